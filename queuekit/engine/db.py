@@ -1,0 +1,325 @@
+"""The keyspace: one dict of values, one dict of deadlines, and their rules.
+
+Rules every handler relies on:
+
+1. A key whose deadline has passed does not exist. `lookup` deletes it on the
+   spot (lazy expiry), so no command ever sees it; `active_expire_cycle`
+   reclaims keys that nobody reads, like Redis's activeExpireCycle.
+2. Aggregates are never empty: a handler that empties a list, set, hash or
+   sorted set deletes the key (`delete_if_empty`).
+3. A handler that changes a key in place calls `modified(key)`, Redis's
+   signalModifiedKey, which is what makes WATCH abort. `add`, `replace` and
+   `delete` call it themselves.
+4. `used_memory` moves with every change (see `memory`): `add`, `replace` and
+   `delete` price whole values; a handler that grows or shrinks an aggregate
+   in place adds the price of what it changed.
+
+Values are stored bare, without a wrapper object: bytes or int (a string;
+int is how INCR keeps a counter), deque (list), set, dict (hash) and ZSet.
+Deadlines are absolute Unix times in milliseconds.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from queuekit.engine import errors
+from queuekit.engine.errors import CommandError
+from queuekit.engine.memory import key_cost, value_cost
+from queuekit.engine.zset import ZSet
+
+if TYPE_CHECKING:
+    from queuekit.engine.clock import Clock
+    from queuekit.engine.replies import Blocked
+    from queuekit.engine.session import Session
+
+# Redis's activeExpireCycle: look at this many keys with a TTL per round...
+ACTIVE_EXPIRE_KEYS_PER_LOOP = 20
+# ...and go on while more than this share of them had expired (1 in 4).
+ACTIVE_EXPIRE_ACCEPTABLE_STALE = 0.25
+# Eviction looks at this many keys and evicts the best candidate
+# (Redis's maxmemory-samples default).
+EVICTION_SAMPLES = 5
+
+TYPE_NAMES: dict[type, bytes] = {
+    bytes: b"string",
+    int: b"string",
+    deque: b"list",
+    set: b"set",
+    dict: b"hash",
+    ZSet: b"zset",
+}
+
+# Keys of these types can wake a blocked BLPOP/BZPOPMIN when they appear.
+BLOCKABLE_TYPES = (deque, ZSet)
+
+
+class Database:
+    """One Redis database (db 0): the values, their TTLs, and their watchers."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.data: dict[bytes, Any] = {}
+        self.expires: dict[bytes, int] = {}
+        # WATCH: key -> sessions watching it.
+        self.watchers: dict[bytes, set[Session]] = {}
+        # Blocking pops: key -> blocked commands, first come first served,
+        # and the keys that a write made worth serving (an ordered set).
+        self.waiting: dict[bytes, deque[Blocked]] = {}
+        self.ready: dict[bytes, None] = {}
+        self.used_memory = 0
+        self.expired_keys = 0
+        self.evicted_keys = 0
+        self.keyspace_hits = 0
+        self.keyspace_misses = 0
+        # Last-access tick per key; kept only under an LRU eviction policy.
+        self.access: dict[bytes, int] | None = None
+        self._tick = 0
+        self._expiry_scan: list[bytes] = []
+        self._expiry_pos = 0
+        self._sample_pools: dict[int, list[bytes]] = {}
+
+    # -- lookups -----------------------------------------------------------
+
+    def lookup(self, key: bytes) -> Any:
+        """The live value of `key`, or None; expires it on the spot if due."""
+        expires = self.expires
+        if expires and key in expires and expires[key] <= self.clock.now_ms():
+            self.expire_now(key)
+            return None
+        if self.access is not None:
+            self._tick += 1
+            self.access[key] = self._tick
+        return self.data.get(key)
+
+    def lookup_read(self, key: bytes) -> Any:
+        """`lookup` for a read command: counts a keyspace hit or miss."""
+        value = self.lookup(key)
+        if value is None:
+            self.keyspace_misses += 1
+        else:
+            self.keyspace_hits += 1
+        return value
+
+    def lookup_typed(self, key: bytes, kind: type) -> Any:
+        """The live value if it is a `kind`, None if absent; else WRONGTYPE."""
+        value = self.lookup(key)
+        if value is not None and type(value) is not kind:
+            raise CommandError(errors.WRONGTYPE)
+        return value
+
+    def lookup_string(self, key: bytes) -> bytes | int | None:
+        """A string value (bytes, or int for a counter), None if absent."""
+        value = self.lookup(key)
+        if value is not None and type(value) is not bytes and type(value) is not int:
+            raise CommandError(errors.WRONGTYPE)
+        return value  # type: ignore[no-any-return]
+
+    def exists(self, key: bytes) -> bool:
+        return self.lookup(key) is not None
+
+    def type_name(self, key: bytes) -> bytes:
+        value = self.lookup(key)
+        return b"none" if value is None else TYPE_NAMES[type(value)]
+
+    # -- writes ------------------------------------------------------------
+
+    def add(self, key: bytes, value: Any) -> None:
+        """Store a new key (the caller knows it is absent)."""
+        self.data[key] = value
+        self.used_memory += key_cost(key) + value_cost(value)
+        self.modified(key)
+        if self.waiting and key in self.waiting and type(value) in BLOCKABLE_TYPES:
+            self.ready[key] = None
+
+    def replace(self, key: bytes, value: Any, *, keep_ttl: bool = False) -> None:
+        """Store `value` at `key` whatever was there; drops the TTL unless told."""
+        old = self.lookup(key)
+        if old is None:
+            self.add(key, value)
+        else:
+            self.data[key] = value
+            self.used_memory += value_cost(value) - value_cost(old)
+            self.modified(key)
+            if self.waiting and key in self.waiting and type(value) in BLOCKABLE_TYPES:
+                self.ready[key] = None
+        if not keep_ttl and key in self.expires:
+            del self.expires[key]
+
+    def set_string(self, key: bytes, value: bytes | int, old: bytes | int | None) -> None:
+        """Replace a string whose old value the caller has looked up; keeps the TTL.
+
+        The fast path of INCR and APPEND: no second lookup, no walk.
+        """
+        self.data[key] = value
+        if old is None:
+            self.used_memory += key_cost(key) + value_cost(value)
+        else:
+            self.used_memory += value_cost(value) - value_cost(old)
+        self.modified(key)
+
+    def delete(self, key: bytes) -> bool:
+        """Remove `key` if it is live; True if it was."""
+        if self.lookup(key) is None:
+            return False
+        self._remove(key)
+        self.modified(key)
+        return True
+
+    def delete_if_empty(self, key: bytes, value: Any) -> None:
+        """Rule 2: an aggregate that a handler emptied leaves the keyspace."""
+        if not value:
+            self._remove(key)
+
+    def modified(self, key: bytes) -> None:
+        """Redis's signalModifiedKey: WATCHers of `key` will fail their EXEC."""
+        if self.watchers:
+            sessions = self.watchers.get(key)
+            if sessions:
+                for session in sessions:
+                    session.watch_dirty = True
+
+    def flush(self) -> None:
+        """FLUSHDB: every watcher of a key that existed loses its transaction."""
+        if self.watchers:
+            for key in list(self.watchers):
+                if self.exists(key):
+                    self.modified(key)
+        self.data.clear()
+        self.expires.clear()
+        if self.access is not None:
+            self.access.clear()
+        self.used_memory = 0
+        self._expiry_scan = []
+        self._sample_pools.clear()
+
+    def _remove(self, key: bytes) -> None:
+        value = self.data.pop(key)
+        self.used_memory -= key_cost(key) + value_cost(value)
+        if self.expires:
+            self.expires.pop(key, None)
+        if self.access is not None:
+            self.access.pop(key, None)
+
+    # -- expiry ------------------------------------------------------------
+
+    def deadline(self, key: bytes) -> int | None:
+        """The key's absolute deadline in ms, or None (the caller checked it exists)."""
+        return self.expires.get(key)
+
+    def set_deadline(self, key: bytes, when_ms: int) -> None:
+        """Give a live key a deadline; one already due deletes it now, as Redis does."""
+        if when_ms <= self.clock.now_ms():
+            self._remove(key)
+            self.modified(key)
+            self.expired_keys += 1
+            return
+        self.expires[key] = when_ms
+        self.modified(key)
+
+    def persist(self, key: bytes) -> bool:
+        if self.expires.pop(key, None) is None:
+            return False
+        self.modified(key)
+        return True
+
+    def expire_now(self, key: bytes) -> None:
+        self._remove(key)
+        self.expired_keys += 1
+        self.modified(key)
+
+    def is_expired(self, key: bytes) -> bool:
+        """True if `key` is logically expired but not yet reclaimed."""
+        when = self.expires.get(key)
+        return when is not None and when <= self.clock.now_ms()
+
+    def active_expire_cycle(self, budget_s: float = 0.025) -> int:
+        """Reclaim expired keys nobody reads; returns how many.
+
+        Redis 6+'s incremental scan: take the next 20 keys with a TTL from a
+        cursor over the expires table, delete the due ones, and go on while
+        more than a quarter of a round had expired, within a CPU-time budget.
+        The cursor walks a snapshot of the table, refreshed at each wrap, so a
+        full pass costs O(keys with a TTL) and new keys join the next pass.
+        """
+        started = time.perf_counter()
+        reclaimed = 0
+        expires = self.expires
+        while expires:
+            if self._expiry_pos >= len(self._expiry_scan):
+                self._expiry_scan = list(expires)
+                self._expiry_pos = 0
+            end = self._expiry_pos + ACTIVE_EXPIRE_KEYS_PER_LOOP
+            batch = self._expiry_scan[self._expiry_pos : end]
+            self._expiry_pos = end
+            now = self.clock.now_ms()
+            due = 0
+            for key in batch:
+                when = expires.get(key)
+                if when is not None and when <= now:
+                    self.expire_now(key)
+                    due += 1
+            reclaimed += due
+            if due <= len(batch) * ACTIVE_EXPIRE_ACCEPTABLE_STALE:
+                break
+            if time.perf_counter() - started > budget_s:
+                break
+        return reclaimed
+
+    # -- sampling (RANDOMKEY, eviction) -------------------------------------
+
+    def sample_keys(self, source: dict[bytes, Any], count: int) -> list[bytes]:
+        """Up to `count` distinct random keys of `source` (data or expires).
+
+        Python dicts cannot pick a random entry, so each source keeps a pool:
+        a snapshot of its keys from which picks are removed (swap and pop),
+        refilled when empty. Keys deleted since the snapshot are skipped, and
+        keys added since join at the next refill: O(1) amortized per pick.
+        """
+        pool = self._sample_pools.setdefault(id(source), [])
+        picked: list[bytes] = []
+        refilled = False
+        while len(picked) < count and source:
+            if not pool:
+                if refilled:
+                    break
+                pool.extend(source)
+                refilled = True
+            index = random.randrange(len(pool))
+            pool[index], pool[-1] = pool[-1], pool[index]
+            key = pool.pop()
+            if key in source and key not in picked:
+                picked.append(key)
+        return picked
+
+    def random_key(self) -> bytes | None:
+        """RANDOMKEY: a random live key, expiring the dead ones it meets."""
+        while self.data:
+            for key in self.sample_keys(self.data, 1):
+                if self.lookup(key) is not None:
+                    return key
+        return None
+
+    # -- eviction ----------------------------------------------------------
+
+    def evict_one(self, policy: str) -> bool:
+        """Evict one key chosen by `policy`; False if nothing can be evicted."""
+        volatile = policy.startswith("volatile-")
+        source = self.expires if volatile else self.data
+        candidates = self.sample_keys(source, EVICTION_SAMPLES)
+        if not candidates:
+            return False
+        if policy.endswith("-lru"):
+            access = self.access or {}
+            victim = min(candidates, key=lambda key: access.get(key, 0))
+        elif policy == "volatile-ttl":
+            victim = min(candidates, key=lambda key: self.expires[key])
+        else:
+            victim = candidates[0]
+        self._remove(victim)
+        self.modified(victim)
+        self.evicted_keys += 1
+        return True

@@ -1,0 +1,77 @@
+"""queuekit's exceptions, one tree for the whole package.
+
+    QueuekitError
+    ├── ResponseError              the store answered with an error reply
+    │   ├── WrongTypeError         WRONGTYPE
+    │   ├── ExecAbortError         EXECABORT: a queued command was refused
+    │   ├── OutOfMemoryError       OOM: over maxmemory under noeviction
+    │   ├── NoAuthError            NOAUTH / WRONGPASS
+    │   └── BusyError              the store cannot take the command now
+    ├── WatchError                 EXEC aborted: a WATCHed key changed
+    └── UsageError                 the API was used in a way it cannot honour
+
+A reply's error text is kept whole in `message`, so nothing Redis said is lost.
+"""
+
+from __future__ import annotations
+
+
+class QueuekitError(Exception):
+    """Raised when queuekit cannot do what was asked; the base of every error here."""
+
+
+class ResponseError(QueuekitError):
+    """Raised when the store answers a command with an error reply."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    @property
+    def prefix(self) -> str:
+        """The error code, Redis's first word: ERR, WRONGTYPE, OOM..."""
+        return self.message.split(" ", 1)[0]
+
+
+class WrongTypeError(ResponseError):
+    """Raised when a command meets a key holding another type (WRONGTYPE)."""
+
+
+class ExecAbortError(ResponseError):
+    """Raised when EXEC refuses to run because a queued command was rejected."""
+
+
+class OutOfMemoryError(ResponseError):
+    """Raised when a write is refused because the store is over maxmemory."""
+
+
+class NoAuthError(ResponseError):
+    """Raised when the store wants a password first, or a different one."""
+
+
+class BusyError(ResponseError):
+    """Raised when the store is busy (loading, or running a script)."""
+
+
+class WatchError(QueuekitError):
+    """Raised when EXEC ran nothing because a WATCHed key changed after WATCH."""
+
+
+class UsageError(QueuekitError):
+    """Raised when the API is called in a way it cannot honour; the message says how."""
+
+
+_BY_PREFIX: dict[str, type[ResponseError]] = {
+    "WRONGTYPE": WrongTypeError,
+    "EXECABORT": ExecAbortError,
+    "OOM": OutOfMemoryError,
+    "NOAUTH": NoAuthError,
+    "WRONGPASS": NoAuthError,
+    "BUSY": BusyError,
+    "LOADING": BusyError,
+}
+
+
+def response_error(message: str) -> ResponseError:
+    """The exception for an error reply, chosen by its prefix as redis-py does."""
+    return _BY_PREFIX.get(message.split(" ", 1)[0], ResponseError)(message)
