@@ -21,24 +21,24 @@ from queuekit.errors import (
 __version__ = "0.1.0"
 
 __all__ = [
-    # Stores and clients
-    "connect",
-    "connect_async",
-    "MemoryClient",
     "AsyncMemoryClient",
-    "MemoryStore",
+    "BusyError",
     "Engine",
-    # Time
-    "SystemClock",
+    "ExecAbortError",
     "FakeClock",
+    "MemoryClient",
+    "MemoryStore",
+    "NoAuthError",
+    "OutOfMemoryError",
     # Errors
     "QueuekitError",
     "ResponseError",
-    "WrongTypeError",
-    "ExecAbortError",
-    "OutOfMemoryError",
-    "NoAuthError",
-    "BusyError",
-    "WatchError",
+    # Time
+    "SystemClock",
     "UsageError",
+    "WatchError",
+    "WrongTypeError",
+    # Stores and clients
+    "connect",
+    "connect_async",
 ]

@@ -123,8 +123,9 @@ class Commands:
         keys = [keys] if isinstance(keys, str | bytes) else list(keys)
         return self.execute_command(b"BRPOP", *keys, timeout)
 
-    def blmove(self, source: Any, destination: Any, timeout: float, src: str = "RIGHT",
-               dest: str = "LEFT") -> Any:
+    def blmove(
+        self, source: Any, destination: Any, timeout: float, src: str = "RIGHT", dest: str = "LEFT"
+    ) -> Any:
         return self.execute_command(b"BLMOVE", source, destination, src, dest, timeout)
 
     def llen(self, key: Any) -> Any:
@@ -155,10 +156,22 @@ class Commands:
 
     # -- sorted sets -------------------------------------------------------
 
-    def zadd(self, key: Any, mapping: dict[Any, float], *, nx: bool = False, xx: bool = False,
-             gt: bool = False, lt: bool = False, ch: bool = False) -> Any:
-        flags = [name for name, on in ((b"NX", nx), (b"XX", xx), (b"GT", gt), (b"LT", lt),
-                                       (b"CH", ch)) if on]
+    def zadd(
+        self,
+        key: Any,
+        mapping: dict[Any, float],
+        *,
+        nx: bool = False,
+        xx: bool = False,
+        gt: bool = False,
+        lt: bool = False,
+        ch: bool = False,
+    ) -> Any:
+        flags = [
+            name
+            for name, on in ((b"NX", nx), (b"XX", xx), (b"GT", gt), (b"LT", lt), (b"CH", ch))
+            if on
+        ]
         args: list[Any] = [b"ZADD", key, *flags]
         for member, score in mapping.items():
             args += [score, member]
@@ -173,8 +186,16 @@ class Commands:
     def zcard(self, key: Any) -> Any:
         return self.execute_command(b"ZCARD", key)
 
-    def zrangebyscore(self, key: Any, min: Any, max: Any, start: int | None = None,
-                      num: int | None = None, *, withscores: bool = False) -> Any:
+    def zrangebyscore(
+        self,
+        key: Any,
+        min: Any,
+        max: Any,
+        start: int | None = None,
+        num: int | None = None,
+        *,
+        withscores: bool = False,
+    ) -> Any:
         args: list[Any] = [b"ZRANGEBYSCORE", key, min, max]
         if withscores:
             args.append(b"WITHSCORES")
@@ -189,8 +210,9 @@ class Commands:
 
     # -- hashes ------------------------------------------------------------
 
-    def hset(self, key: Any, field: Any = None, value: Any = None,
-             mapping: dict[Any, Any] | None = None) -> Any:
+    def hset(
+        self, key: Any, field: Any = None, value: Any = None, mapping: dict[Any, Any] | None = None
+    ) -> Any:
         args: list[Any] = [b"HSET", key]
         if field is not None:
             args += [field, value]

@@ -91,7 +91,7 @@ def open_store(name: str = "") -> MemoryStore:
 class _Waiter:
     """Where a parked blocking command's reply lands."""
 
-    __slots__ = ("reply", "served", "event")
+    __slots__ = ("event", "reply", "served")
 
     def __init__(self) -> None:
         self.reply: Reply = None
@@ -117,9 +117,9 @@ def _check_shared_session(store: MemoryStore, session: Session) -> None:
     """MULTI or WATCH through a shared client would leak into other callers."""
     if session.multi is not None or session.watched:
         with store.lock:
-            store.engine.execute(session, (b"DISCARD",) if session.multi is not None else (b"UNWATCH",))
-            if session.watched:
-                store.engine.execute(session, (b"UNWATCH",))
+            if session.multi is not None:
+                store.engine.execute(session, (b"DISCARD",))
+            store.engine.execute(session, (b"UNWATCH",))
         raise UsageError(
             "MULTI and WATCH need a connection of their own: "
             "use client.pipeline(transaction=True) and pipeline.watch(...)"
@@ -217,7 +217,7 @@ class MemoryPipeline(Commands):
             raise UsageError("multi() follows watch(); a plain pipeline buffers already")
         self._immediate = False
 
-    def execute(self, *args: Any, raise_on_error: bool = True) -> Any:  # type: ignore[override]
+    def execute(self, *args: Any, raise_on_error: bool = True) -> Any:
         """With arguments, buffer one command; without, run the buffer and return the replies."""
         if args:
             return self.execute_command(*args)
@@ -304,7 +304,7 @@ class AsyncMemoryClient(Commands):
         self.store = store or open_store()
         self._session = Session(resp=3)
 
-    async def execute(self, *args: Any) -> Any:  # type: ignore[override]
+    async def execute(self, *args: Any) -> Any:
         """Run one command and return its decoded reply."""
         argv = encode_command(args)
         store = self.store
@@ -355,7 +355,7 @@ class AsyncMemoryClient(Commands):
 
 
 class _AsyncWaiter:
-    __slots__ = ("reply", "served", "future", "loop", "thread")
+    __slots__ = ("future", "loop", "reply", "served", "thread")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.reply: Reply = None
@@ -381,7 +381,7 @@ def _resolve(future: asyncio.Future[None]) -> None:
 class AsyncMemoryPipeline(MemoryPipeline):
     """MemoryPipeline with awaitable `execute()`; buffering calls stay plain."""
 
-    async def execute(self, *args: Any, raise_on_error: bool = True) -> Any:  # type: ignore[override]
+    async def execute(self, *args: Any, raise_on_error: bool = True) -> Any:
         if args:
             return self.execute_command(*args)
         return self.run(raise_on_error=raise_on_error)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from queuekit.engine import errors
 from queuekit.engine.errors import CommandError
 from queuekit.engine.memory import key_cost, value_cost
+from queuekit.engine.scan import Cursors
 from queuekit.engine.zset import ZSet
 
 if TYPE_CHECKING:
@@ -81,6 +82,8 @@ class Database:
         self._expiry_scan: list[bytes] = []
         self._expiry_pos = 0
         self._sample_pools: dict[int, list[bytes]] = {}
+        # SCAN-family cursors and the snapshots they walk (see scan.py).
+        self.cursors = Cursors()
 
     # -- lookups -----------------------------------------------------------
 
@@ -116,7 +119,7 @@ class Database:
         value = self.lookup(key)
         if value is not None and type(value) is not bytes and type(value) is not int:
             raise CommandError(errors.WRONGTYPE)
-        return value  # type: ignore[no-any-return]
+        return value
 
     def exists(self, key: bytes) -> bool:
         return self.lookup(key) is not None

@@ -15,6 +15,7 @@ EXEC, so waiters never see a transaction half done.
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from collections.abc import Sequence
 
@@ -149,10 +150,8 @@ class Engine:
         for key in blocked.keys:
             queue = waiting.get(key)
             if queue is not None:
-                try:
+                with contextlib.suppress(ValueError):
                     queue.remove(blocked)
-                except ValueError:
-                    pass
                 if not queue:
                     del waiting[key]
         return True

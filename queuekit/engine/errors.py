@@ -9,6 +9,8 @@ reply (or, inside EXEC, into one element of the EXEC array).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class CommandError(Exception):
     """Raised when a command must answer with an error reply.
@@ -68,7 +70,7 @@ def wrong_arity(name: bytes) -> str:
     return f"ERR wrong number of arguments for '{_text(name).lower()}' command"
 
 
-def unknown_command(argv: list[bytes] | tuple[bytes, ...]) -> str:
+def unknown_command(argv: Sequence[bytes]) -> str:
     """Redis quotes the name and the first arguments, each cut at 128 bytes."""
     head = "".join(f"'{_text(arg[:128])}' " for arg in argv[1:])
     return f"ERR unknown command '{_text(argv[0][:128])}', with args beginning with: {head}"

@@ -65,4 +65,5 @@ def value_cost(value: Any) -> int:
         fields = sum(map(len, value)) + sum(map(len, value.values()))
         return CONTAINER + len(value) * (DICT_SLOT + 2 * BYTES_HEADER) + fields
     # A sorted set (queuekit.engine.zset.ZSet) prices itself the same way.
-    return CONTAINER + value.members_cost()
+    cost: int = value.members_cost()
+    return CONTAINER + cost

@@ -17,14 +17,14 @@ class Session:
     """One client's MULTI queue, WATCHed keys and RESP version."""
 
     __slots__ = (
+        "__weakref__",
         "id",
-        "name",
-        "resp",
         "multi",
         "multi_failed",
-        "watched",
+        "name",
+        "resp",
         "watch_dirty",
-        "__weakref__",
+        "watched",
     )
 
     def __init__(self, resp: int = 2) -> None:

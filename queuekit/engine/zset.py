@@ -14,10 +14,11 @@ from sortedcontainers import SortedList
 
 from queuekit.engine.memory import zset_member_cost
 
+
 class ZSet:
     """A Redis sorted set."""
 
-    __slots__ = ("scores", "ordered", "_cost")
+    __slots__ = ("_cost", "ordered", "scores")
 
     def __init__(self) -> None:
         self.scores: dict[bytes, float] = {}
