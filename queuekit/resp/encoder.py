@@ -9,7 +9,8 @@ spelled out), a map a flat array, a set an array.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from queuekit.engine.errors import CommandError
 from queuekit.engine.replies import NULL_ARRAY, Reply, Status
@@ -31,46 +32,81 @@ def encode_reply(reply: Reply, resp: int = 2) -> bytes:
     return b"".join(out)
 
 
-def _encode(reply: Reply, resp: int, out: list[bytes]) -> None:  # noqa: C901 - one branch per type
-    kind = type(reply)
-    if kind is bytes:
-        out.append(b"$%d\r\n%s\r\n" % (len(reply), reply))
-    elif kind is int:
-        out.append(b":%d\r\n" % reply)
-    elif kind is Status:
-        out.append(b"+%s\r\n" % reply)
-    elif reply is None:
-        out.append(b"_\r\n" if resp == 3 else b"$-1\r\n")
-    elif kind is list or kind is tuple:
-        out.append(b"*%d\r\n" % len(reply))
-        for item in reply:
-            _encode(item, resp, out)
-    elif kind is float:
-        text = format_double(reply)
-        if resp == 3:
-            out.append(b",%s\r\n" % text)
-        else:
-            out.append(b"$%d\r\n%s\r\n" % (len(text), text))
-    elif kind is dict:
-        if resp == 3:
-            out.append(b"%%%d\r\n" % len(reply))
-        else:
-            out.append(b"*%d\r\n" % (2 * len(reply)))
-        for key, value in reply.items():
-            _encode(key, resp, out)
-            _encode(value, resp, out)
-    elif kind is set or kind is frozenset:
-        out.append((b"~%d\r\n" if resp == 3 else b"*%d\r\n") % len(reply))
-        for item in reply:
-            _encode(item, resp, out)
+def _encode(reply: Reply, resp: int, out: list[bytes]) -> None:
+    encoder = _ENCODERS.get(type(reply))
+    if encoder is not None:
+        encoder(reply, resp, out)
     elif reply is NULL_ARRAY:
         out.append(b"_\r\n" if resp == 3 else b"*-1\r\n")
     elif isinstance(reply, CommandError):
         out.append(b"-%s\r\n" % reply.message.encode())
-    elif kind is bool:
-        out.append((b"#t\r\n" if reply else b"#f\r\n") if resp == 3 else b":%d\r\n" % reply)
     else:
-        raise TypeError(f"cannot encode a reply of type {kind.__name__}: {reply!r}")
+        raise TypeError(f"cannot encode a reply of type {type(reply).__name__}: {reply!r}")
+
+
+def _bulk(reply: bytes, resp: int, out: list[bytes]) -> None:
+    out.append(b"$%d\r\n%s\r\n" % (len(reply), reply))
+
+
+def _integer(reply: int, resp: int, out: list[bytes]) -> None:
+    out.append(b":%d\r\n" % reply)
+
+
+def _status(reply: Status, resp: int, out: list[bytes]) -> None:
+    out.append(b"+%s\r\n" % reply)
+
+
+def _null(reply: None, resp: int, out: list[bytes]) -> None:
+    out.append(b"_\r\n" if resp == 3 else b"$-1\r\n")
+
+
+def _array(reply: list[Reply] | tuple[Reply, ...], resp: int, out: list[bytes]) -> None:
+    out.append(b"*%d\r\n" % len(reply))
+    for item in reply:
+        _encode(item, resp, out)
+
+
+def _double(reply: float, resp: int, out: list[bytes]) -> None:
+    text = format_double(reply)
+    if resp == 3:
+        out.append(b",%s\r\n" % text)
+    else:
+        out.append(b"$%d\r\n%s\r\n" % (len(text), text))
+
+
+def _map(reply: dict[Reply, Reply], resp: int, out: list[bytes]) -> None:
+    out.append(b"%%%d\r\n" % len(reply) if resp == 3 else b"*%d\r\n" % (2 * len(reply)))
+    for key, value in reply.items():
+        _encode(key, resp, out)
+        _encode(value, resp, out)
+
+
+def _set(reply: set[Reply] | frozenset[Reply], resp: int, out: list[bytes]) -> None:
+    out.append(b"~%d\r\n" % len(reply) if resp == 3 else b"*%d\r\n" % len(reply))
+    for item in reply:
+        _encode(item, resp, out)
+
+
+def _boolean(reply: bool, resp: int, out: list[bytes]) -> None:
+    if resp == 3:
+        out.append(b"#t\r\n" if reply else b"#f\r\n")
+    else:
+        out.append(b":1\r\n" if reply else b":0\r\n")
+
+
+_ENCODERS: dict[type, Callable[[Any, int, list[bytes]], None]] = {
+    bytes: _bulk,
+    int: _integer,
+    Status: _status,
+    type(None): _null,
+    list: _array,
+    tuple: _array,
+    float: _double,
+    dict: _map,
+    set: _set,
+    frozenset: _set,
+    bool: _boolean,
+}
 
 
 def encode_command(argv: Sequence[bytes]) -> bytes:

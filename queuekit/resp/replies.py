@@ -1,0 +1,196 @@
+"""Parsing server replies, RESP2 and RESP3, sans IO: the client's half.
+
+    parser = ReplyParser()
+    parser.feed(data)
+    while (reply := parser.next_reply()) is not NEED_DATA:
+        ...
+
+Values come out in the engine's reply vocabulary, so a reply read off the
+wire looks exactly like the same reply from the in-process engine:
+
+    +OK -> Status        -ERR... -> CommandError (returned, not raised)
+    :1 -> int            $n -> bytes, $-1 -> None       *n -> list, *-1 -> NULL_ARRAY
+    _ -> None            ,1.5 -> float    #t -> bool    (big -> int
+    %n -> dict           ~n -> set (a list if members are unhashable)
+    =n -> bytes (the "txt:" format prefix dropped)      >n -> Push (a list)
+    |n attributes are read and dropped, as redis-py does.
+
+Malformed replies raise ProtocolError: the connection cannot be trusted
+after one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final
+
+from queuekit.engine.errors import CommandError
+from queuekit.engine.replies import NULL_ARRAY, Status
+from queuekit.resp.errors import ProtocolError
+
+
+class Push(list[Any]):
+    """An out-of-band RESP3 push (pub/sub messages, invalidations)."""
+
+
+class _NeedData:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+NEED_DATA: Final = _NeedData()
+
+
+_ARRAY, _PUSH, _MAP, _SET, _ATTRIBUTES = b"*", b">", b"%", b"~", b"|"
+
+
+class ReplyParser:
+    """Turns a stream of reply bytes into reply values.
+
+    Containers are parsed incrementally: the elements already complete stay
+    on a stack when the buffer runs out, so a reply arriving in many reads is
+    parsed once, never re-scanned from its start.
+    """
+
+    __slots__ = ("_buf", "_buffered", "_chunks", "_need", "_pos", "_stack")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._pos = 0
+        # Open containers: [kind, elements still expected, elements so far].
+        self._stack: list[list[Any]] = []
+        # Reads not yet joined into _buf, and how many unparsed bytes the
+        # next step needs at least (a large bulk string is joined once).
+        self._chunks: list[bytes] = []
+        self._buffered = 0
+        self._need = 0
+
+    def feed(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._buffered += len(data)
+
+    def next_reply(self) -> Any:
+        """The next whole reply, or NEED_DATA."""
+        if self._chunks:
+            unparsed = len(self._buf) - self._pos
+            if unparsed + self._buffered < self._need:
+                return NEED_DATA
+            self._buf = b"".join([self._buf[self._pos :], *self._chunks])
+            self._pos = 0
+            self._chunks.clear()
+            self._buffered = 0
+        self._need = 0
+        stack = self._stack
+        while True:
+            value = self._scalar_or_open()
+            if value is NEED_DATA:
+                return NEED_DATA
+            if value is _OPENED:
+                continue
+            while stack:
+                frame = stack[-1]
+                frame[2].append(value)
+                frame[1] -= 1
+                if frame[1]:
+                    break
+                stack.pop()
+                value = _close(frame)
+                if value is _OPENED:  # attributes done: the annotated reply follows
+                    break
+            else:
+                if value is not _OPENED:
+                    return value
+
+    def _scalar_or_open(self) -> Any:
+        """Read one scalar, or open a container (returns _OPENED), or NEED_DATA."""
+        buf, pos = self._buf, self._pos
+        end = buf.find(b"\r\n", pos)
+        if end < 0:
+            return NEED_DATA
+        tag, line, after = buf[pos], buf[pos + 1 : end], end + 2
+        if tag in b"$=!":  # bulk, verbatim, blob error: a length, then the data
+            return self._blob(tag, _int(line), pos, after)
+        if tag in b"*>%~|":
+            self._pos = after
+            return self._open(bytes((tag,)), _int(line))
+        scalar = _SCALARS.get(tag)
+        if scalar is None:
+            raise ProtocolError(f"Protocol error: unknown reply type byte {chr(tag)!r}")
+        self._pos = after
+        return scalar(line)
+
+    def _blob(self, tag: int, size: int, pos: int, after: int) -> Any:
+        if size < 0:
+            self._pos = after
+            return None
+        buf = self._buf
+        if after + size + 2 > len(buf):
+            self._need = after + size + 2 - pos
+            return NEED_DATA
+        data = buf[after : after + size]
+        self._pos = after + size + 2
+        if tag == 0x24:  # '$'
+            return data
+        if tag == 0x3D:  # '=': drop the "txt:" format
+            return data[4:]
+        return CommandError(data.decode("utf-8", "replace"))
+
+    def _open(self, kind: bytes, size: int) -> Any:
+        if size < 0:
+            return NULL_ARRAY if kind == _ARRAY else None
+        expected = 2 * size if kind in (_MAP, _ATTRIBUTES) else size
+        frame = [kind, expected, []]
+        if expected == 0:
+            return _close(frame)
+        self._stack.append(frame)
+        return _OPENED
+
+
+_OPENED: Final = object()
+
+
+def _close(frame: list[Any]) -> Any:
+    kind, _, items = frame
+    if kind == _ARRAY:
+        return items
+    if kind == _PUSH:
+        return Push(items)
+    if kind == _SET:
+        try:
+            return set(items)
+        except TypeError:
+            return items
+    if kind == _MAP:
+        return {_hashable(k): v for k, v in zip(items[0::2], items[1::2], strict=True)}
+    return _OPENED  # attributes: dropped
+
+
+def _int(line: bytes) -> int:
+    try:
+        return int(line)
+    except ValueError:
+        raise ProtocolError(f"Protocol error: bad integer {line[:64]!r} in a reply") from None
+
+
+def _float(line: bytes) -> float:
+    try:
+        return float(line)
+    except ValueError:
+        raise ProtocolError(f"Protocol error: bad double {line[:64]!r} in a reply") from None
+
+
+_SCALARS: dict[int, Callable[[bytes], Any]] = {
+    0x3A: _int,  # ":"
+    0x28: _int,  # "(" big number
+    0x2B: Status,  # '+'
+    0x2D: lambda line: CommandError(line.decode("utf-8", "replace")),  # '-'
+    0x5F: lambda line: None,  # '_'
+    0x2C: _float,  # ","
+    0x23: lambda line: line == b"t",  # '#'
+}
+
+
+def _hashable(key: Any) -> Any:
+    return tuple(key) if isinstance(key, list) else key
