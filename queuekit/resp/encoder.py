@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from queuekit.engine.errors import CommandError
-from queuekit.engine.replies import NULL_ARRAY, Reply, Status
+from queuekit.engine.replies import NULL_ARRAY, Pairs, Push, Reply, Status, Verbatim
 
 CRLF = b"\r\n"
 
@@ -66,6 +66,22 @@ def _array(reply: list[Reply] | tuple[Reply, ...], resp: int, out: list[bytes]) 
         _encode(item, resp, out)
 
 
+def _push(reply: Push, resp: int, out: list[bytes]) -> None:
+    out.append(b">%d\r\n" % len(reply) if resp == 3 else b"*%d\r\n" % len(reply))
+    for item in reply:
+        _encode(item, resp, out)
+
+
+def _pairs(reply: Pairs, resp: int, out: list[bytes]) -> None:
+    if resp == 3:
+        _array(reply, resp, out)
+        return
+    out.append(b"*%d\r\n" % (2 * len(reply)))
+    for first, second in reply:
+        _encode(first, resp, out)
+        _encode(second, resp, out)
+
+
 def _double(reply: float, resp: int, out: list[bytes]) -> None:
     text = format_double(reply)
     if resp == 3:
@@ -94,6 +110,13 @@ def _boolean(reply: bool, resp: int, out: list[bytes]) -> None:
         out.append(b":1\r\n" if reply else b":0\r\n")
 
 
+def _verbatim(reply: Verbatim, resp: int, out: list[bytes]) -> None:
+    if resp == 3:
+        out.append(b"=%d\r\ntxt:%s\r\n" % (len(reply) + 4, reply))
+    else:
+        out.append(b"$%d\r\n%s\r\n" % (len(reply), reply))
+
+
 _ENCODERS: dict[type, Callable[[Any, int, list[bytes]], None]] = {
     bytes: _bulk,
     int: _integer,
@@ -101,11 +124,14 @@ _ENCODERS: dict[type, Callable[[Any, int, list[bytes]], None]] = {
     type(None): _null,
     list: _array,
     tuple: _array,
+    Push: _push,
+    Pairs: _pairs,
     float: _double,
     dict: _map,
     set: _set,
     frozenset: _set,
     bool: _boolean,
+    Verbatim: _verbatim,
 }
 
 

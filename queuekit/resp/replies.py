@@ -25,12 +25,8 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from queuekit.engine.errors import CommandError
-from queuekit.engine.replies import NULL_ARRAY, Status
+from queuekit.engine.replies import NULL_ARRAY, Push, Status
 from queuekit.resp.errors import ProtocolError
-
-
-class Push(list[Any]):
-    """An out-of-band RESP3 push (pub/sub messages, invalidations)."""
 
 
 class _NeedData:

@@ -99,39 +99,35 @@ class RequestParser:
         its declared length); at the first anything else it returns the
         offset of that command and the exact parser takes over from there.
         """
+        limits = self.limits
+        if (
+            not self.authenticated  # the exact path applies the small pre-AUTH limits
+            or limits.max_bulk_length < _FAST_MAX_BULK
+            or limits.max_multibulk_length < _FAST_MAX_COUNT
+        ):
+            return 0
         lines = buf.split(b"\r\n")
         last = len(lines) - 1  # lines[last] is what follows the final CRLF
-        max_bulk = self.limits.max_bulk_length if self.authenticated else -1
-        max_count = self.limits.max_multibulk_length if self.authenticated else -1
+        count_of = _COUNT_OF
+        header_of = _HEADER_OF.__getitem__
         i = 0
         while i < last:
-            head = lines[i]
-            if head[:1] != b"*" or not _is_count(head):
+            count = count_of.get(lines[i])
+            if count is None:
                 break
-            count = int(head[1:])
             stop = i + 1 + 2 * count
-            if count > max_count or stop > last:
+            if stop > last:
                 break
             args = lines[i + 2 : stop : 2]
-            j = i + 1
-            for arg in args:
-                header = lines[j]
-                j += 2
-                # "$" + canonical length == the bulk's length, within the limit.
-                if (
-                    header[:1] != b"$"
-                    or not header[1:].isdigit()
-                    or int(header[1:]) != len(arg)
-                    or (header[1] == 0x30 and len(header) > 2)
-                    or len(arg) > max_bulk
-                ):
+            # Each header must be exactly "$" + the canonical length of its bulk:
+            # compared in one go, at C speed, against a table of such headers.
+            try:
+                if lines[i + 1 : stop : 2] != list(map(header_of, map(len, args))):
                     break
-            else:
-                if args:
-                    out.append(args)
-                i = stop
-                continue
-            break
+            except IndexError:  # a bulk longer than the table: the exact path decides
+                break
+            out.append(args)
+            i = stop
         if i == last:
             return len(buf) - len(lines[last])
         return sum(map(len, lines[:i])) + 2 * i
@@ -199,10 +195,14 @@ class RequestParser:
         return -1
 
 
-def _is_count(header: bytes) -> bool:
-    """header[1:] is a canonical non-negative decimal small enough to be a size."""
-    digits = header[1:]
-    return 0 < len(digits) <= 18 and digits.isdigit() and (digits[0] != 0x30 or len(digits) == 1)
+# The fast path's tables: canonical "*N" headers for common argument counts,
+# and canonical "$N" headers for common argument sizes. Anything outside them
+# goes to the exact path; so does everything when a setting's limit is
+# smaller than a table.
+_FAST_MAX_BULK = 4096
+_FAST_MAX_COUNT = 1024
+_COUNT_OF = {b"*%d" % n: n for n in range(1, _FAST_MAX_COUNT + 1)}
+_HEADER_OF = [b"$%d" % n for n in range(_FAST_MAX_BULK)]
 
 
 def _integer(buf: bytes, start: int, end: int) -> int | None:

@@ -1,0 +1,200 @@
+"""The queuekit server: the engine behind TCP and unix-socket listeners.
+
+Everything runs on one event-loop thread, so every command and every
+MULTI/EXEC is atomic, as on Redis. anyio gives the structure: `serve()` runs
+the listeners and the background cycle in one task group and reports the
+bound port through `task_status`, so tests start servers on port 0; asyncio
+Protocols carry the bytes (see connection.py for why).
+
+Background work, `hz` times a second: the engine's active expiry cycle, and
+closing clients idle past `timeout` (never blocked or subscribed ones, as on
+Redis).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import os
+import time
+from dataclasses import dataclass
+
+import anyio
+import structlog
+from anyio.abc import TaskStatus
+
+from queuekit.engine.commands.transactions import unwatch_all
+from queuekit.engine.engine import Engine
+from queuekit.server import commands, introspection
+from queuekit.server.config import ServerConfig
+from queuekit.server.connection import Connection
+from queuekit.server.pubsub import PubSub
+
+log = structlog.get_logger(__name__)
+
+EXPIRE_BUDGET_SHARE = 0.25  # of each background tick, like Redis's slow cycle
+
+
+class ConfigurationError(Exception):
+    """Raised when the settings cannot be used as given; the message says how to fix them."""
+
+
+@dataclass(frozen=True, slots=True)
+class Listening:
+    """Where a started server accepts clients."""
+
+    host: str
+    port: int
+    unixsocket: str | None
+
+
+class Server:
+    def __init__(self, config: ServerConfig | None = None, engine: Engine | None = None) -> None:
+        self.config = config or ServerConfig()
+        self.engine = engine or Engine(
+            maxmemory=self.config.maxmemory, maxmemory_policy=self.config.maxmemory_policy
+        )
+        self.engine.register(commands.COMMANDS + introspection.COMMANDS)
+        self.clients: dict[int, Connection] = {}
+        self.pubsub = PubSub()
+        self.started_at = time.time()
+        self.connections_received = 0
+        self.rejected_connections = 0
+        self.listening: Listening | None = None
+        self._stop = anyio.Event()
+
+    # -- clients -------------------------------------------------------------
+
+    def admit(self, conn: Connection) -> bool:
+        """Register a new connection; False if maxclients is reached."""
+        self.connections_received += 1
+        if len(self.clients) >= self.config.maxclients:
+            self.rejected_connections += 1
+            return False
+        self.clients[conn.session.id] = conn
+        return True
+
+    def forget(self, conn: Connection) -> None:
+        if self.clients.pop(conn.session.id, None) is not None:
+            unwatch_all(self.engine, conn.session)
+            self.pubsub.forget(conn)
+
+    @property
+    def blocked_clients(self) -> int:
+        return sum(1 for conn in self.clients.values() if conn.blocked is not None)
+
+    # -- running -------------------------------------------------------------
+
+    def check_protected_mode(self) -> None:
+        """Refuse to listen beyond loopback with no password, unless told to."""
+        config = self.config
+        if not config.protected_mode or config.requirepass is not None:
+            return
+        if not _is_loopback(config.bind):
+            raise ConfigurationError(
+                f"refusing to listen on {config.bind} without a password (protected mode). "
+                "Set a password with --requirepass or QUEUEKIT_REQUIREPASS_FILE, bind to "
+                "127.0.0.1, or turn protected mode off with --protected-mode no if a "
+                "firewall already guards the port."
+            )
+
+    async def serve(
+        self, *, task_status: TaskStatus[Listening] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Listen until `stop()`; reports where through `task_status`."""
+        self.check_protected_mode()
+        loop = asyncio.get_running_loop()
+        config = self.config
+        listeners: list[asyncio.Server] = []
+        tcp = await loop.create_server(
+            lambda: Connection(self, "tcp"),
+            config.bind,
+            config.port,
+            backlog=511,
+            reuse_address=True,
+        )
+        listeners.append(tcp)
+        port = tcp.sockets[0].getsockname()[1]
+        if config.unixsocket:
+            _remove_stale_socket(config.unixsocket)
+            unix = await loop.create_unix_server(
+                lambda: Connection(self, "unix"), config.unixsocket
+            )
+            os.chmod(config.unixsocket, config.unixsocketperm)
+            listeners.append(unix)
+        self.listening = Listening(config.bind, port, config.unixsocket)
+        log.info("server_ready", bind=config.bind, port=port, unixsocket=config.unixsocket)
+        try:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(self._background)
+                task_status.started(self.listening)
+                await self._stop.wait()
+                tasks.cancel_scope.cancel()
+        finally:
+            for listener in listeners:
+                listener.close()
+            for conn in list(self.clients.values()):
+                conn.abort()
+            if config.unixsocket:
+                _remove_stale_socket(config.unixsocket)
+            log.info("server_stopped")
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def _background(self) -> None:
+        while True:
+            period = 1 / self.config.hz
+            await anyio.sleep(period)
+            self.engine.db.active_expire_cycle(period * EXPIRE_BUDGET_SHARE)
+            self._close_idle_clients()
+
+    def _close_idle_clients(self) -> None:
+        timeout = self.config.timeout
+        if not timeout:
+            return
+        for conn in list(self.clients.values()):
+            exempt = conn.blocked is not None or conn.channels or conn.patterns
+            if not exempt and conn.idle_seconds > timeout:
+                log.info("client_idle_timeout", client=conn.address, idle_s=int(conn.idle_seconds))
+                conn.close()
+
+    def apply_config(self, config: ServerConfig) -> None:
+        """Switch to new settings at run time (CONFIG SET)."""
+        self.engine.configure_memory(config.maxmemory, config.maxmemory_policy)
+        self.config = config
+
+
+def _remove_stale_socket(path: str) -> None:
+    """A socket file left by a previous run would make the bind fail."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def run(config: ServerConfig) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down cleanly (the CLI's entry)."""
+    import signal
+
+    server = Server(config)
+    async with anyio.create_task_group() as tasks:
+
+        async def stop_on_signal() -> None:
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for signum in signals:
+                    log.info("server_signal", signal=signal.Signals(signum).name)
+                    server.stop()
+                    return
+
+        tasks.start_soon(stop_on_signal)
+        await server.serve()
+        tasks.cancel_scope.cancel()

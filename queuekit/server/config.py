@@ -1,0 +1,130 @@
+"""The server's settings: one frozen dataclass, from flags or QUEUEKIT_* variables.
+
+Defaults are Redis's where Redis has one, except the port: 6390, so a
+queuekit server never collides with a Redis on 6379. Sizes are bytes,
+durations seconds. Nothing here reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from queuekit.engine.engine import EVICTION_POLICIES
+from queuekit.resp.limits import Limits
+
+DEFAULT_PORT = 6390
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    bind: str = "127.0.0.1"
+    port: int = DEFAULT_PORT  # 0: let the OS pick one (tests)
+    unixsocket: str | None = None
+    unixsocketperm: int = 0o700
+    requirepass: str | None = None
+    maxmemory: int = 0  # bytes; 0: no limit
+    maxmemory_policy: str = "noeviction"
+    maxclients: int = 10000
+    timeout: float = 0.0  # close clients idle this many seconds; 0: never
+    protected_mode: bool = True
+    # A client whose unread replies pass this many bytes is disconnected
+    # (Redis's client-output-buffer-limit, as a hard limit for every client).
+    output_buffer_limit: int = 64 * MiB
+    # A client whose unparsed input passes this is disconnected
+    # (Redis's client-query-buffer-limit).
+    query_buffer_limit: int = 1024 * MiB
+    limits: Limits = field(default_factory=Limits)
+    log_format: str = "auto"  # auto | console | json
+    hz: int = 10  # background cycles a second (expiry, idle clients)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0-65535, got {self.port}")
+        if self.maxmemory_policy not in EVICTION_POLICIES:
+            raise ValueError(
+                f"maxmemory-policy {self.maxmemory_policy!r} is not one of "
+                f"{', '.join(EVICTION_POLICIES)}"
+            )
+        if self.maxmemory < 0:
+            raise ValueError(f"maxmemory must be >= 0 bytes, got {self.maxmemory}")
+        if self.maxclients < 1:
+            raise ValueError(f"maxclients must be >= 1, got {self.maxclients}")
+        if self.timeout < 0:
+            raise ValueError(f"timeout must be >= 0 seconds, got {self.timeout}")
+        if self.log_format not in ("auto", "console", "json"):
+            raise ValueError(f"log format must be auto, console or json, got {self.log_format!r}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerConfig:
+        """Settings from QUEUEKIT_* variables (QUEUEKIT_PORT, QUEUEKIT_REQUIREPASS...)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for spec in fields(cls):
+            raw = env.get(f"QUEUEKIT_{spec.name.upper()}")
+            if raw is not None and spec.name != "limits":
+                values[spec.name] = parse_setting(spec.name, raw)
+        password_file = env.get("QUEUEKIT_REQUIREPASS_FILE")
+        if password_file and "requirepass" not in values:
+            values["requirepass"] = read_password_file(password_file)
+        return cls(**values)  # type: ignore[arg-type]
+
+    def with_overrides(self, **changes: Any) -> ServerConfig:
+        """A copy with the given settings changed (CLI flags win over the environment)."""
+        return replace(self, **changes)
+
+
+def read_password_file(path: str) -> str:
+    text = Path(path).read_text().strip()
+    if not text:
+        raise ValueError(f"password file {path} is empty")
+    return text
+
+
+_BOOLEANS = {"yes": True, "no": False, "true": True, "false": False, "1": True, "0": False}
+_UNITS = {
+    "kb": 1000,
+    "k": 1000,
+    "mb": 1000**2,
+    "m": 1000**2,
+    "gb": 1000**3,
+    "g": 1000**3,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+}
+
+
+def parse_size(raw: str) -> int:
+    """Redis-style memory sizes: 100, 100mb, 1gb, 64mib (case-insensitive)."""
+    text = raw.strip().lower()
+    for unit in sorted(_UNITS, key=len, reverse=True):
+        if text.endswith(unit):
+            number = text[: -len(unit)]
+            if number.isdigit():
+                return int(number) * _UNITS[unit]
+    if text.isdigit():
+        return int(text)
+    raise ValueError(f"invalid size {raw!r}: use bytes, or a number with kb/mb/gb/kib/mib/gib")
+
+
+def parse_setting(name: str, raw: str) -> object:
+    """One setting's text (a flag, an env variable, CONFIG SET) as its Python value."""
+    if name in ("port", "maxclients", "hz"):
+        return int(raw)
+    if name == "unixsocketperm":
+        return int(raw, 8)
+    if name in ("maxmemory", "output_buffer_limit", "query_buffer_limit"):
+        return parse_size(raw)
+    if name == "timeout":
+        return float(raw)
+    if name == "protected_mode":
+        try:
+            return _BOOLEANS[raw.strip().lower()]
+        except KeyError:
+            raise ValueError(f"protected-mode must be yes or no, got {raw!r}") from None
+    return raw

@@ -1,0 +1,324 @@
+"""INFO, CONFIG and COMMAND: what tools ask a server about itself.
+
+COMMAND's answers are generated from the command table (arity, flags, key
+positions) and the handlers' docstrings (syntax), so they cannot drift from
+what the dispatcher enforces.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from queuekit import __version__
+from queuekit.engine import errors
+from queuekit.engine.command import Command, command
+from queuekit.engine.commands.server import SECTIONS
+from queuekit.engine.errors import CommandError
+from queuekit.engine.glob import glob_match
+from queuekit.engine.replies import OK, Reply, Status, Verbatim
+from queuekit.server.config import ServerConfig, parse_setting
+
+if TYPE_CHECKING:
+    from queuekit.engine.engine import Engine
+    from queuekit.engine.session import Session
+    from queuekit.server.app import Server
+
+# The Redis version queuekit answers like; tools read it from INFO.
+REDIS_COMPATIBLE_VERSION = "7.0.15"
+
+
+def _server(session: Session) -> Server:
+    return session.client.server  # type: ignore[attr-defined, no-any-return]
+
+
+# -- INFO -------------------------------------------------------------------------
+
+
+def server_section(server: Server) -> str:
+    config = server.config
+    uptime = int(server.engine.clock.now_ms() / 1000 - server.started_at)
+    return (
+        "# Server\r\n"
+        f"redis_version:{REDIS_COMPATIBLE_VERSION}\r\n"
+        f"queuekit_version:{__version__}\r\n"
+        "redis_mode:standalone\r\n"
+        f"os:{sys.platform}\r\n"
+        "arch_bits:64\r\n"
+        f"process_id:{os.getpid()}\r\n"
+        f"tcp_port:{server.listening.port if server.listening else config.port}\r\n"
+        f"uptime_in_seconds:{uptime}\r\n"
+        f"uptime_in_days:{uptime // 86400}\r\n"
+        f"hz:{config.hz}\r\n"
+        f"executable:{sys.executable}\r\n"
+    )
+
+
+def clients_section(server: Server) -> str:
+    return (
+        "# Clients\r\n"
+        f"connected_clients:{len(server.clients)}\r\n"
+        f"maxclients:{server.config.maxclients}\r\n"
+        f"blocked_clients:{server.blocked_clients}\r\n"
+        f"pubsub_clients:{sum(1 for c in server.clients.values() if c.channels or c.patterns)}\r\n"
+    )
+
+
+def persistence_section(server: Server) -> str:
+    return (
+        "# Persistence\r\n"
+        "loading:0\r\n"
+        "rdb_changes_since_last_save:0\r\n"
+        "rdb_bgsave_in_progress:0\r\n"
+        f"rdb_last_save_time:{int(server.started_at)}\r\n"
+        "aof_enabled:0\r\n"
+        "aof_rewrite_in_progress:0\r\n"
+    )
+
+
+def stats_section(server: Server) -> str:
+    text = SECTIONS[b"stats"](server.engine)
+    return text + (
+        f"total_connections_received:{server.connections_received}\r\n"
+        f"rejected_connections:{server.rejected_connections}\r\n"
+        f"pubsub_channels:{len(server.pubsub.channels)}\r\n"
+        f"pubsub_patterns:{len(server.pubsub.patterns)}\r\n"
+    )
+
+
+def _engine_section(name: bytes) -> Callable[[Server], str]:
+    return lambda server: SECTIONS[name](server.engine)
+
+
+# Redis's order of sections.
+SERVER_SECTIONS: dict[bytes, Callable[[Server], str]] = {
+    b"server": server_section,
+    b"clients": clients_section,
+    b"memory": _engine_section(b"memory"),
+    b"persistence": persistence_section,
+    b"stats": stats_section,
+    b"keyspace": _engine_section(b"keyspace"),
+}
+_EVERYTHING = {b"all", b"everything", b"default"}
+
+
+def info(engine: Engine, session: Session, argv: Sequence[bytes]) -> Reply:
+    """INFO [section [section ...]]"""
+    server = _server(session)
+    wanted = {arg.lower() for arg in argv[1:]}
+    every = not wanted or not wanted.isdisjoint(_EVERYTHING)
+    texts = [write(server) for name, write in SERVER_SECTIONS.items() if every or name in wanted]
+    return Verbatim("\r\n".join(texts).encode())
+
+
+# -- CONFIG -----------------------------------------------------------------------
+
+# Redis's parameter names for the settings clients may read, and which may change.
+_PARAMETERS = {
+    "bind": "bind",
+    "port": "port",
+    "unixsocket": "unixsocket",
+    "unixsocketperm": "unixsocketperm",
+    "requirepass": "requirepass",
+    "maxmemory": "maxmemory",
+    "maxmemory-policy": "maxmemory_policy",
+    "maxclients": "maxclients",
+    "timeout": "timeout",
+    "protected-mode": "protected_mode",
+    "hz": "hz",
+}
+_MUTABLE = {
+    "requirepass",
+    "maxmemory",
+    "maxmemory-policy",
+    "maxclients",
+    "timeout",
+    "protected-mode",
+    "hz",
+}
+# Fixed answers for parameters tools ask about (redis-benchmark reads these two).
+_FIXED = {"save": "", "appendonly": "no", "databases": "1"}
+
+
+def _setting_text(config: ServerConfig, name: str) -> str:
+    value = getattr(config, _PARAMETERS[name])
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if name == "unixsocketperm":
+        return format(value, "o")
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else str(value)
+    return str(value)
+
+
+def config(engine: Engine, session: Session, argv: Sequence[bytes]) -> Reply:
+    """CONFIG subcommand [argument ...]"""
+    server = _server(session)
+    sub = argv[1].lower()
+    if sub == b"get" and len(argv) >= 3:
+        return _config_get(server, argv[2:])
+    if sub == b"set" and len(argv) >= 4 and len(argv) % 2 == 0:
+        return _config_set(server, argv[2:])
+    if sub == b"resetstat" and len(argv) == 2:
+        server.engine.commands_processed = 0
+        return OK
+    if sub in (b"get", b"set", b"resetstat"):
+        raise CommandError(
+            f"ERR unknown subcommand or wrong number of arguments for '{sub.decode()}'. "
+            "Try CONFIG HELP."
+        )
+    raise CommandError(errors.unknown_subcommand(argv[1], "CONFIG"))
+
+
+def _config_get(server: Server, patterns: Sequence[bytes]) -> Reply:
+    found: dict[bytes, bytes] = {}
+    names = [*_PARAMETERS, *_FIXED]
+    for pattern in patterns:
+        for name in names:
+            if glob_match(pattern.lower(), name.encode()):
+                text = _FIXED.get(name)
+                if text is None:
+                    text = _setting_text(server.config, name)
+                found[name.encode()] = text.encode()
+    return found
+
+
+def _config_set(server: Server, arguments: Sequence[bytes]) -> Reply:
+    changes: dict[str, object] = {}
+    for raw_name, raw_value in zip(arguments[0::2], arguments[1::2], strict=True):
+        name = raw_name.decode(errors="replace").lower()
+        if name not in _MUTABLE:
+            raise CommandError(
+                f"ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+            )
+        field_name = _PARAMETERS[name]
+        try:
+            changes[field_name] = parse_setting(field_name, raw_value.decode())
+            if name == "requirepass" and not raw_value:
+                changes[field_name] = None
+        except ValueError as error:
+            raise CommandError(
+                f"ERR CONFIG SET failed (possibly related to argument '{name}') - {error}"
+            ) from None
+    try:
+        new = server.config.with_overrides(**changes)
+    except ValueError as error:
+        raise CommandError(f"ERR CONFIG SET failed - {error}") from None
+    server.apply_config(new)
+    return OK
+
+
+# -- COMMAND ----------------------------------------------------------------------
+
+_CATEGORY_BY_MODULE = {
+    "keys": "@keyspace",
+    "strings": "@string",
+    "lists": "@list",
+    "sets": "@set",
+    "zsets": "@sortedset",
+    "hashes": "@hash",
+    "transactions": "@transaction",
+    "server": "@connection",
+    "commands": "@connection",
+    "introspection": "@admin",
+}
+_CATEGORY_BY_FLAG = {
+    "write": "@write",
+    "readonly": "@read",
+    "fast": "@fast",
+    "blocking": "@blocking",
+    "pubsub": "@pubsub",
+    "admin": "@admin",
+}
+_GROUP_BY_MODULE = {
+    "keys": "generic",
+    "strings": "string",
+    "lists": "list",
+    "sets": "set",
+    "zsets": "sorted_set",
+    "hashes": "hash",
+    "transactions": "transactions",
+    "server": "connection",
+    "commands": "connection",
+    "introspection": "server",
+}
+_INTERNAL_FLAGS = {"no-queue", "pubsub", "no-multi"}
+
+
+def _module(cmd: Command) -> str:
+    return str(getattr(cmd.handler, "__module__", "")).rsplit(".", 1)[-1]
+
+
+def command_info(cmd: Command) -> Reply:
+    flags = sorted(cmd.flags - _INTERNAL_FLAGS)
+    categories = [_CATEGORY_BY_FLAG[f] for f in sorted(cmd.flags) if f in _CATEGORY_BY_FLAG]
+    category = _CATEGORY_BY_MODULE.get(_module(cmd))
+    if category:
+        categories.append(category)
+    return [
+        cmd.name.encode(),
+        cmd.arity,
+        {Status(flag.encode()) for flag in flags},
+        cmd.first_key,
+        cmd.last_key,
+        cmd.key_step,
+        {Status(category.encode()) for category in categories},
+        [],
+        [],
+        [],
+    ]
+
+
+def command_docs(cmd: Command) -> Reply:
+    doc = (getattr(cmd.handler, "__doc__", None) or cmd.name.upper()).strip()
+    syntax = " ".join(doc.split("\n\n", 1)[0].split())
+    return {
+        b"summary": syntax.encode(),
+        b"since": b"1.0.0",
+        b"group": _GROUP_BY_MODULE.get(_module(cmd), "generic").encode(),
+    }
+
+
+def _unique_commands(engine: Engine) -> list[Command]:
+    return sorted({id(c): c for c in engine.commands.values()}.values(), key=lambda c: c.name)
+
+
+def command_(engine: Engine, session: Session, argv: Sequence[bytes]) -> Reply:
+    """COMMAND [subcommand [argument ...]]"""
+    every = _unique_commands(engine)
+    if len(argv) == 1:
+        return [command_info(cmd) for cmd in every]
+    sub = argv[1].lower()
+    if sub == b"count" and len(argv) == 2:
+        return len(every)
+    if sub == b"list":
+        return [cmd.name.encode() for cmd in every]
+    if sub == b"info":
+        wanted = argv[2:] or [cmd.name.encode() for cmd in every]
+        return [_info_or_none(engine, name) for name in wanted]
+    if sub == b"docs":
+        chosen = (
+            every
+            if len(argv) == 2
+            else [
+                cmd for name in argv[2:] if (cmd := engine.commands.get(name.lower())) is not None
+            ]
+        )
+        return {cmd.name.encode(): command_docs(cmd) for cmd in chosen}
+    raise CommandError(errors.unknown_subcommand(argv[1], "COMMAND"))
+
+
+def _info_or_none(engine: Engine, name: bytes) -> Reply:
+    cmd = engine.commands.get(name.lower())
+    return None if cmd is None else command_info(cmd)
+
+
+COMMANDS = (
+    command("info", -1, "loading stale", (0, 0, 0), info, takes_session=True),
+    command("config", -2, "admin noscript loading stale", (0, 0, 0), config, takes_session=True),
+    command("command", -1, "loading stale", (0, 0, 0), command_, takes_session=True),
+)
