@@ -8,6 +8,7 @@
     │   ├── NoAuthError            NOAUTH / WRONGPASS
     │   └── BusyError              the store cannot take the command now
     ├── WatchError                 EXEC aborted: a WATCHed key changed
+    ├── StoreConnectionError       the store cannot be reached, or the connection broke
     └── UsageError                 the API was used in a way it cannot honour
 
 A reply's error text is kept whole in `message`, so nothing Redis said is lost.
@@ -55,6 +56,15 @@ class BusyError(ResponseError):
 
 class WatchError(QueuekitError):
     """Raised when EXEC ran nothing because a WATCHed key changed after WATCH."""
+
+
+class StoreConnectionError(QueuekitError, ConnectionError):
+    """Raised when the store cannot be reached, or the connection broke mid-command.
+
+    A command whose connection broke after it was sent may or may not have
+    run: the store got it, or not. The client never retries such a command
+    on its own; it retries only sends that provably did not leave.
+    """
 
 
 class UsageError(QueuekitError):
