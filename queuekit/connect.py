@@ -15,13 +15,20 @@ from queuekit.client.memory import AsyncMemoryClient, MemoryClient, open_store
 
 
 def _memory_store_name(url: str) -> str:
+    """The store's name: what follows memory://, without outer slashes.
+
+    memory://a/b and memory:///a/b name the store "a/b" (never "ab", which is
+    memory://ab). A query or fragment is refused rather than ignored.
+    """
     parts = urlsplit(url)
     if parts.scheme != "memory":
         raise ValueError(
             f"store URL {url!r} is not supported yet: use memory:// (network URLs "
             "redis://, rediss:// and unix:// come with the queuekit server)"
         )
-    return parts.netloc + parts.path.strip("/")
+    if parts.query or parts.fragment:
+        raise ValueError(f"memory:// store URL {url!r} takes no options (?... or #...)")
+    return (parts.netloc + parts.path).strip("/")
 
 
 def connect(url: str = "memory://") -> MemoryClient:

@@ -84,8 +84,10 @@ class Commands:
             args.append(b"GET")
         return self.execute_command(*args)
 
-    def mget(self, *keys: Any) -> Any:
-        return self.execute_command(b"MGET", *keys)
+    def mget(self, keys: Any, *more: Any) -> Any:
+        """MGET of a list of keys, or of keys given one by one (as redis-py takes both)."""
+        names = [keys] if isinstance(keys, str | bytes) else list(keys)
+        return self.execute_command(b"MGET", *names, *more)
 
     def incr(self, key: Any, amount: int = 1) -> Any:
         if amount == 1:
@@ -124,7 +126,7 @@ class Commands:
         return self.execute_command(b"BRPOP", *keys, timeout)
 
     def blmove(
-        self, source: Any, destination: Any, timeout: float, src: str = "RIGHT", dest: str = "LEFT"
+        self, source: Any, destination: Any, timeout: float, src: str = "LEFT", dest: str = "RIGHT"
     ) -> Any:
         return self.execute_command(b"BLMOVE", source, destination, src, dest, timeout)
 

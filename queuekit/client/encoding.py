@@ -27,8 +27,10 @@ def encode_arg(arg: Any) -> bytes:
         return bytes(arg)
     if isinstance(arg, str | bytes):  # subclasses, e.g. the engine's Status
         return arg.encode() if isinstance(arg, str) else bytes(arg)
-    if isinstance(arg, int) and not isinstance(arg, bool):
+    if isinstance(arg, int) and not isinstance(arg, bool):  # IntEnum...
         return str(int(arg)).encode()
+    if isinstance(arg, float):  # numpy.float64 and other subclasses
+        return repr(float(arg)).encode()
     raise TypeError(
         f"invalid argument {arg!r} of type {kind.__name__}: "
         "pass bytes, str, int or float (encode it first)"

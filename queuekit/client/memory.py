@@ -8,9 +8,24 @@ atomic. A background thread runs the active expiry cycle ten times a second
 Blocking pops wait outside the lock: the engine parks the command and calls
 the waiter's `wake` from whichever thread's write served it, which sets a
 threading.Event (sync) or resolves a future through the loop's thread-safe
-door (asyncio). The reply is kept on the waiter, not in the Event or future,
-so a waiter that times out at the same moment still finds it: a popped
-element is never dropped between the engine and the caller.
+door (asyncio). Rules:
+
+1. The reply is kept on the waiter, not in the Event or future. A waiter that
+   times out decides, under the lock, between "served" (it returns the reply)
+   and "still parked" (it withdraws and returns the timeout reply), so an
+   element popped for it at the same moment is never dropped.
+2. A wait that ends by an exception (an asyncio task cancelled while parked,
+   KeyboardInterrupt in a thread) withdraws the waiter under the lock, so
+   nothing stays parked for a caller who is gone. If the element had already
+   been popped for it, that element is lost: delivery is at most once, exactly
+   as when a Redis client disconnects after the server served its BRPOP.
+3. The same holds for an asyncio waiter whose event loop was closed without
+   cancelling it: the write that serves it still succeeds, and the element is
+   lost with the loop.
+4. A client's session is shared by every thread and task using the client, so
+   MULTI and WATCH through it are refused (UsageError) and undone under the
+   same lock hold, before anyone else's command can land in the transaction.
+   Pipelines own a session each; a pipeline is for one thread or task.
 
 Stores are named: `memory://` is the process's default store, `memory://jobs`
 another one; every client of one name shares one dataset.
@@ -26,12 +41,14 @@ from typing import Any
 
 from queuekit.client.commands import Commands
 from queuekit.client.encoding import encode_command
+from queuekit.client.results import pipeline_results, transaction_replies
 from queuekit.engine.clock import Clock
+from queuekit.engine.commands.transactions import unwatch_all
 from queuekit.engine.engine import Engine
 from queuekit.engine.errors import CommandError
 from queuekit.engine.replies import NULL_ARRAY, Blocked, Reply
 from queuekit.engine.session import Session
-from queuekit.errors import UsageError, WatchError, response_error
+from queuekit.errors import UsageError, response_error
 
 CRON_INTERVAL_S = 0.1  # Redis's default hz is 10
 CRON_EXPIRE_BUDGET_S = 0.025  # a quarter of each tick, like Redis's slow cycle
@@ -57,7 +74,11 @@ class MemoryStore:
         self._stop.set()
 
     def run(self, session: Session, argv: Sequence[bytes]) -> Reply:
-        """Execute under the lock; error replies become ResponseError."""
+        """Execute under the lock; error replies become ResponseError.
+
+        A blocking command that finds nothing comes back as `Blocked`, not
+        parked: callers that want to wait use a client.
+        """
         with self.lock:
             try:
                 return self.engine.execute(session, argv)
@@ -88,8 +109,61 @@ def open_store(name: str = "") -> MemoryStore:
         return store
 
 
+# -- running one command -----------------------------------------------------
+
+
+def _execute_locked(
+    store: MemoryStore, session: Session, argv: Sequence[bytes], shared: bool
+) -> Reply:
+    """One command with the store's lock held; error replies become ResponseError."""
+    try:
+        reply = store.engine.execute(session, argv)
+    except CommandError as error:
+        raise response_error(error.message) from None
+    if shared and (session.multi is not None or session.watched):
+        _refuse_session_state(store.engine, session, argv)
+    return reply
+
+
+def _refuse_session_state(engine: Engine, session: Session, argv: Sequence[bytes]) -> None:
+    """Rule 4: undo MULTI or WATCH on a shared session, then refuse it."""
+    session.multi = None
+    session.multi_failed = False
+    unwatch_all(engine, session)
+    name = argv[0].decode("utf-8", "replace").upper()
+    raise UsageError(
+        f"{name} through a shared client would leak into every other caller: "
+        "use client.pipeline(transaction=True), and pipeline.watch(...) to WATCH"
+    )
+
+
+def _result(reply: Reply) -> Any:
+    """A top-level reply as the client hands it out."""
+    if reply is NULL_ARRAY:
+        return None
+    if isinstance(reply, CommandError):
+        raise response_error(reply.message)
+    return reply
+
+
+def _timeout_s(engine: Engine, blocked: Blocked) -> float | None:
+    """Seconds left until the parked command's deadline (None: forever)."""
+    if blocked.deadline_ms is None:
+        return None
+    return max(0.0, (blocked.deadline_ms - engine.clock.now_ms()) / 1000)
+
+
+def _settle(store: MemoryStore, blocked: Blocked, waiter: _Waiter | _AsyncWaiter) -> bool:
+    """Rules 1 and 2: under the lock, withdraw the waiter unless it was served.
+
+    True if it was withdrawn (the caller answers the timeout reply).
+    """
+    with store.lock:
+        return not waiter.served and store.engine.unblock(blocked)
+
+
 class _Waiter:
-    """Where a parked blocking command's reply lands."""
+    """Where a parked blocking command's reply lands (threads)."""
 
     __slots__ = ("event", "reply", "served")
 
@@ -104,26 +178,84 @@ class _Waiter:
         self.event.set()
 
 
-def _result(reply: Reply) -> Any:
-    """A top-level reply as the client hands it out."""
-    if reply is NULL_ARRAY:
-        return None
-    if isinstance(reply, CommandError):
-        raise response_error(reply.message)
-    return reply
+def _run(store: MemoryStore, session: Session, argv: Sequence[bytes], shared: bool) -> Any:
+    """Run one command, waiting outside the lock if it blocks."""
+    with store.lock:
+        reply = _execute_locked(store, session, argv, shared)
+        if reply.__class__ is Blocked:
+            waiter = _Waiter()
+            store.engine.block(reply, waiter.wake)
+    if reply.__class__ is Blocked:
+        return _wait(store, reply, waiter)
+    return None if reply is NULL_ARRAY else reply
 
 
-def _check_shared_session(store: MemoryStore, session: Session) -> None:
-    """MULTI or WATCH through a shared client would leak into other callers."""
-    if session.multi is not None or session.watched:
-        with store.lock:
-            if session.multi is not None:
-                store.engine.execute(session, (b"DISCARD",))
-            store.engine.execute(session, (b"UNWATCH",))
-        raise UsageError(
-            "MULTI and WATCH need a connection of their own: "
-            "use client.pipeline(transaction=True) and pipeline.watch(...)"
-        )
+def _wait(store: MemoryStore, blocked: Blocked, waiter: _Waiter) -> Any:
+    try:
+        waiter.event.wait(_timeout_s(store.engine, blocked))
+    finally:
+        withdrawn = _settle(store, blocked, waiter)
+    return _result(blocked.timeout_reply if withdrawn else waiter.reply)
+
+
+class _AsyncWaiter:
+    """Where a parked blocking command's reply lands (asyncio)."""
+
+    __slots__ = ("future", "loop", "reply", "served", "thread")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.reply: Reply = None
+        self.served = False
+        self.loop = loop
+        self.future: asyncio.Future[None] = loop.create_future()
+        self.thread = threading.get_ident()
+
+    def wake(self, reply: Reply) -> None:
+        """Called under the store's lock by the write that served it, any thread."""
+        self.reply = reply
+        self.served = True
+        try:
+            if threading.get_ident() == self.thread:
+                _resolve(self.future)
+            else:
+                self.loop.call_soon_threadsafe(_resolve, self.future)
+        except RuntimeError:
+            pass  # Rule 3: the loop is closed; the writer's command must not fail
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def _run_async(
+    store: MemoryStore, session: Session, argv: Sequence[bytes], shared: bool
+) -> Any:
+    """Run one command, awaiting outside the lock if it blocks."""
+    with store.lock:
+        reply = _execute_locked(store, session, argv, shared)
+        if reply.__class__ is Blocked:
+            waiter = _AsyncWaiter(asyncio.get_running_loop())
+            store.engine.block(reply, waiter.wake)
+    if reply.__class__ is Blocked:
+        return await _wait_async(store, reply, waiter)
+    return None if reply is NULL_ARRAY else reply
+
+
+async def _wait_async(store: MemoryStore, blocked: Blocked, waiter: _AsyncWaiter) -> Any:
+    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
+    # cancellation that races the future's completion (rule 2 wants it raised).
+    try:
+        async with asyncio.timeout(_timeout_s(store.engine, blocked)):
+            await waiter.future
+    except TimeoutError:
+        pass
+    finally:
+        withdrawn = _settle(store, blocked, waiter)
+    return _result(blocked.timeout_reply if withdrawn else waiter.reply)
+
+
+# -- clients -------------------------------------------------------------------
 
 
 class MemoryClient(Commands):
@@ -135,35 +267,7 @@ class MemoryClient(Commands):
 
     def execute(self, *args: Any) -> Any:
         """Run one command and return its decoded reply."""
-        argv = encode_command(args)
-        store = self.store
-        with store.lock:
-            try:
-                reply = store.engine.execute(self._session, argv)
-            except CommandError as error:
-                raise response_error(error.message) from None
-            if reply.__class__ is Blocked:
-                waiter = _Waiter()
-                store.engine.block(reply, waiter.wake)
-        if reply.__class__ is Blocked:
-            return self._wait(reply, waiter)
-        if reply is NULL_ARRAY:
-            return None
-        session = self._session
-        if session.multi is not None or session.watched:
-            _check_shared_session(store, session)
-        return reply
-
-    def _wait(self, blocked: Blocked, waiter: _Waiter) -> Any:
-        engine = self.store.engine
-        timeout = None
-        if blocked.deadline_ms is not None:
-            timeout = max(0.0, (blocked.deadline_ms - engine.clock.now_ms()) / 1000)
-        waiter.event.wait(timeout)
-        with self.store.lock:
-            if not waiter.served and engine.unblock(blocked):
-                return _result(blocked.timeout_reply)
-        return _result(waiter.reply)
+        return _run(self.store, self._session, encode_command(args), True)
 
     def pipeline(self, transaction: bool = True) -> MemoryPipeline:
         """Commands buffered and run in one go under the lock (MULTI/EXEC if `transaction`)."""
@@ -179,14 +283,41 @@ class MemoryClient(Commands):
         self.close()
 
 
-class MemoryPipeline(Commands):
-    """Buffered commands with redis-py's pipeline semantics, WATCH included.
+class AsyncMemoryClient(Commands):
+    """The asyncio twin of MemoryClient: the same store, awaitable calls."""
+
+    def __init__(self, store: MemoryStore | None = None) -> None:
+        self.store = store or open_store()
+        self._session = Session(resp=3)
+
+    async def execute(self, *args: Any) -> Any:
+        """Run one command and return its decoded reply."""
+        return await _run_async(self.store, self._session, encode_command(args), True)
+
+    def pipeline(self, transaction: bool = True) -> AsyncMemoryPipeline:
+        return AsyncMemoryPipeline(self.store, transaction=transaction)
+
+    async def aclose(self) -> None:
+        """Nothing to release: the store outlives its clients."""
+
+    async def __aenter__(self) -> AsyncMemoryClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+# -- pipelines -----------------------------------------------------------------
+
+
+class _Pipeline(Commands):
+    """What the sync and async pipelines share: the buffer and running it.
 
     Calls are buffered and `execute()` runs them all at once under the
     store's lock, wrapped in MULTI/EXEC when `transaction` is true. After
     `watch(...)` the pipeline runs commands at once (to read what it watches)
     until `multi()` starts buffering; EXEC then raises WatchError if a watched
-    key changed.
+    key changed. A pipeline has its own session: use it from one thread or task.
     """
 
     def __init__(self, store: MemoryStore, *, transaction: bool) -> None:
@@ -196,34 +327,27 @@ class MemoryPipeline(Commands):
         self._buffer: list[tuple[bytes, ...]] = []
         self._immediate = False
 
-    def execute_command(self, *args: Any) -> Any:
-        argv = encode_command(args)
-        if self._immediate:
-            return _result(self.store.run(self._session, argv))
-        self._buffer.append(argv)
-        return self
-
-    def watch(self, *keys: Any) -> None:
-        if self._buffer:
-            raise UsageError("call watch() before buffering commands in a pipeline")
-        self._immediate = True
-        self.store.run(self._session, encode_command((b"WATCH", *keys)))
-
-    def unwatch(self) -> None:
-        self.store.run(self._session, (b"UNWATCH",))
-
     def multi(self) -> None:
+        """Start buffering the transaction after `watch()`."""
         if not self._immediate:
             raise UsageError("multi() follows watch(); a plain pipeline buffers already")
         self._immediate = False
 
-    def execute(self, *args: Any, raise_on_error: bool = True) -> Any:
-        """With arguments, buffer one command; without, run the buffer and return the replies."""
-        if args:
-            return self.execute_command(*args)
-        return self.run(raise_on_error=raise_on_error)
+    def _watch_argv(self, keys: Sequence[Any]) -> tuple[bytes, ...]:
+        if self._buffer:
+            raise UsageError("call watch() before buffering commands in a pipeline")
+        return encode_command((b"WATCH", *keys))
+
+    def _reset(self) -> None:
+        """Forget the buffer and any WATCH; the pipeline can be used again."""
+        self._buffer.clear()
+        self._immediate = False
+        if self._session.watched:
+            with self.store.lock:
+                unwatch_all(self.store.engine, self._session)
 
     def run(self, *, raise_on_error: bool = True) -> list[Any]:
+        """Run the buffer under the lock and return the replies."""
         commands, self._buffer = self._buffer, []
         self._immediate = False
         engine = self.store.engine
@@ -233,16 +357,7 @@ class MemoryPipeline(Commands):
                 replies = self._run_transaction(engine, session, commands)
             else:
                 replies = [self._run_one(engine, session, argv) for argv in commands]
-        results: list[Any] = []
-        for reply in replies:
-            if isinstance(reply, CommandError):
-                error = response_error(reply.message)
-                if raise_on_error:
-                    raise error
-                results.append(error)
-            else:
-                results.append(None if reply is NULL_ARRAY else reply)
-        return results
+        return pipeline_results(replies, raise_on_error=raise_on_error)
 
     def _run_transaction(
         self, engine: Engine, session: Session, commands: list[tuple[bytes, ...]]
@@ -251,25 +366,9 @@ class MemoryPipeline(Commands):
             engine.execute(session, (b"UNWATCH",))
             return []
         engine.execute(session, (b"MULTI",))
-        queue_errors: dict[int, CommandError] = {}
-        for index, argv in enumerate(commands):
-            try:
-                engine.execute(session, argv)
-            except CommandError as error:
-                queue_errors[index] = error
-        try:
-            replies = engine.execute(session, (b"EXEC",))
-        except CommandError as error:
-            if queue_errors:  # EXECABORT: say which command doomed it
-                first = min(queue_errors)
-                raise response_error(
-                    f"{error.message} Command #{first + 1} ({commands[first][0].decode()}) "
-                    f"was refused: {queue_errors[first].message}"
-                ) from None
-            raise response_error(error.message) from None
-        if replies is NULL_ARRAY:
-            raise WatchError("a watched key changed before EXEC; nothing ran")
-        return list(replies)
+        queue_replies = [self._run_one(engine, session, argv) for argv in commands]
+        exec_reply = self._run_one(engine, session, (b"EXEC",))
+        return transaction_replies(commands, queue_replies, exec_reply)
 
     @staticmethod
     def _run_one(engine: Engine, session: Session, argv: tuple[bytes, ...]) -> Reply:
@@ -288,106 +387,76 @@ class MemoryPipeline(Commands):
     def __len__(self) -> int:
         return len(self._buffer)
 
+
+class MemoryPipeline(_Pipeline):
+    """Buffered commands with redis-py's pipeline semantics, WATCH included."""
+
+    def execute_command(self, *args: Any) -> Any:
+        argv = encode_command(args)
+        if self._immediate:
+            return _run(self.store, self._session, argv, False)
+        self._buffer.append(argv)
+        return self
+
+    def watch(self, *keys: Any) -> None:
+        """WATCH `keys`; commands then run at once until `multi()`."""
+        _run(self.store, self._session, self._watch_argv(keys), False)
+        self._immediate = True
+
+    def unwatch(self) -> None:
+        _run(self.store, self._session, (b"UNWATCH",), False)
+
+    def execute(self, *args: Any, raise_on_error: bool = True) -> Any:
+        """With arguments, buffer one command; without, run the buffer and return the replies."""
+        if args:
+            return self.execute_command(*args)
+        return self.run(raise_on_error=raise_on_error)
+
+    def reset(self) -> None:
+        """Forget the buffer and any WATCH; the pipeline can be used again."""
+        self._reset()
+
     def __enter__(self) -> MemoryPipeline:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._session.watched:
-            self.unwatch()
-        self._buffer.clear()
+        self._reset()
 
 
-class AsyncMemoryClient(Commands):
-    """The asyncio twin of MemoryClient: the same store, awaitable calls."""
+class AsyncMemoryPipeline(_Pipeline):
+    """MemoryPipeline for asyncio, as redis-py's: buffering calls stay plain and
+    return the pipeline; `watch`, `unwatch`, `execute`, `reset` and commands in
+    immediate mode (between `watch` and `multi`) are awaited."""
 
-    def __init__(self, store: MemoryStore | None = None) -> None:
-        self.store = store or open_store()
-        self._session = Session(resp=3)
-
-    async def execute(self, *args: Any) -> Any:
-        """Run one command and return its decoded reply."""
+    def execute_command(self, *args: Any) -> Any:
         argv = encode_command(args)
-        store = self.store
-        with store.lock:
-            try:
-                reply = store.engine.execute(self._session, argv)
-            except CommandError as error:
-                raise response_error(error.message) from None
-            if reply.__class__ is Blocked:
-                waiter = _AsyncWaiter(asyncio.get_running_loop())
-                store.engine.block(reply, waiter.wake)
-        if reply.__class__ is Blocked:
-            return await self._wait(reply, waiter)
-        if reply is NULL_ARRAY:
-            return None
-        session = self._session
-        if session.multi is not None or session.watched:
-            _check_shared_session(store, session)
-        return reply
-
-    async def _wait(self, blocked: Blocked, waiter: _AsyncWaiter) -> Any:
-        engine = self.store.engine
-        timeout = None
-        if blocked.deadline_ms is not None:
-            timeout = max(0.0, (blocked.deadline_ms - engine.clock.now_ms()) / 1000)
-        try:
-            await asyncio.wait_for(asyncio.shield(waiter.future), timeout)
-        except TimeoutError:
-            pass
-        finally:
-            with self.store.lock:
-                withdrawn = not waiter.served and engine.unblock(blocked)
-        if withdrawn:
-            return _result(blocked.timeout_reply)
-        return _result(waiter.reply)
-
-    def pipeline(self, transaction: bool = True) -> AsyncMemoryPipeline:
-        return AsyncMemoryPipeline(self.store, transaction=transaction)
-
-    async def aclose(self) -> None:
-        """Nothing to release: the store outlives its clients."""
-
-    async def __aenter__(self) -> AsyncMemoryClient:
+        if self._immediate:
+            return _run_async(self.store, self._session, argv, False)
+        self._buffer.append(argv)
         return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
+    async def watch(self, *keys: Any) -> None:
+        """WATCH `keys`; commands then run at once until `multi()`."""
+        await _run_async(self.store, self._session, self._watch_argv(keys), False)
+        self._immediate = True
 
-
-class _AsyncWaiter:
-    __slots__ = ("future", "loop", "reply", "served", "thread")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.reply: Reply = None
-        self.served = False
-        self.loop = loop
-        self.future: asyncio.Future[None] = loop.create_future()
-        self.thread = threading.get_ident()
-
-    def wake(self, reply: Reply) -> None:
-        self.reply = reply
-        self.served = True
-        if threading.get_ident() == self.thread:
-            _resolve(self.future)
-        else:
-            self.loop.call_soon_threadsafe(_resolve, self.future)
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
-class AsyncMemoryPipeline(MemoryPipeline):
-    """MemoryPipeline with awaitable `execute()`; buffering calls stay plain."""
+    async def unwatch(self) -> None:
+        await _run_async(self.store, self._session, (b"UNWATCH",), False)
 
     async def execute(self, *args: Any, raise_on_error: bool = True) -> Any:
+        """With arguments, buffer one command (or run it, after `watch`);
+        without, run the buffer and return the replies."""
         if args:
-            return self.execute_command(*args)
+            result = self.execute_command(*args)
+            return result if result is self else await result
         return self.run(raise_on_error=raise_on_error)
+
+    async def reset(self) -> None:
+        """Forget the buffer and any WATCH; the pipeline can be used again."""
+        self._reset()
 
     async def __aenter__(self) -> AsyncMemoryPipeline:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        self.__exit__(*exc_info)
+        self._reset()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from queuekit.engine import errors
+from queuekit.engine import errors, longdouble
 from queuekit.engine.errors import CommandError
 
 INT64_MIN = -(2**63)
@@ -61,14 +61,41 @@ def _strtod(text: str) -> float:
 
 
 def parse_timeout_ms(raw: bytes, now_ms: int) -> int | None:
-    """A blocking command's timeout in seconds -> absolute deadline; 0 is forever."""
-    seconds = parse_double(raw, errors.TIMEOUT_NOT_FLOAT)
-    if seconds < 0:
-        raise CommandError(errors.TIMEOUT_NEGATIVE)
-    millis = math.ceil(seconds * 1000.0)
-    if millis > INT64_MAX - now_ms:
-        raise CommandError("ERR timeout is out of range")
-    return None if millis == 0 else now_ms + millis
+    """A blocking command's timeout in seconds -> absolute deadline; None is forever.
+
+    Redis 7.0 parses it as a long double and casts ceil(seconds * 1000) to a
+    long long: so -0.0005 rounds up to 0, forever, while 1e30 and inf cast
+    to INT64_MIN, "negative". A deadline past INT64_MAX never comes.
+    """
+    if raw.isdigit() and len(raw) < 16:  # whole seconds, the usual case: exact
+        millis = int(raw) * 1000
+    else:
+        millis = _timeout_millis(raw)
+        if millis < 0:
+            raise CommandError(errors.TIMEOUT_NEGATIVE)
+    if millis == 0 or millis > INT64_MAX - now_ms:
+        return None
+    return now_ms + millis
+
+
+def _timeout_millis(raw: bytes) -> int:
+    """(long long) ceill(strtold(raw) * 1000), out-of-range casts giving INT64_MIN as on x86."""
+    try:
+        seconds = longdouble.parse(raw)
+    except ValueError:
+        raise CommandError(errors.TIMEOUT_NOT_FLOAT) from None
+    if seconds is None:  # infinity
+        return INT64_MIN
+    m, e = seconds
+    if e >= 0:
+        product = longdouble.nearest(m * 1000 << e, 1)
+    else:
+        product = longdouble.nearest(m * 1000, 1 << -e)
+    if product is None:
+        return INT64_MIN
+    m, e = product
+    millis = m << e if e >= 0 else -(-m >> -e)  # ceil of m * 2**e
+    return millis if INT64_MIN <= millis <= INT64_MAX else INT64_MIN
 
 
 def parse_count(raw: bytes) -> int:
@@ -77,6 +104,14 @@ def parse_count(raw: bytes) -> int:
     if count < 0:
         raise CommandError(errors.OUT_OF_RANGE_POSITIVE)
     return count
+
+
+def parse_range(raw: bytes, low: int, high: int) -> int:
+    """Redis's getRangeLongFromObjectOrReply without a custom message."""
+    value = parse_int(raw)
+    if not low <= value <= high:
+        raise CommandError(errors.value_out_of_range(low, high))
+    return value
 
 
 def upper(raw: bytes) -> bytes:

@@ -37,6 +37,8 @@ ADMIN = "admin"
 NOSCRIPT = "noscript"
 LOADING = "loading"
 STALE = "stale"
+# Refused inside MULTI (SUBSCRIBE and friends: their replies cannot nest in EXEC's).
+NO_MULTI = "no-multi"
 # Runs at once even inside MULTI (EXEC, DISCARD, MULTI, WATCH...). Redis
 # hard-codes that list in processCommand; here it is a flag in the table.
 NO_QUEUE = "no-queue"

@@ -2,7 +2,8 @@
 
 Rules every handler relies on:
 
-1. A key whose deadline has passed does not exist. `lookup` deletes it on the
+1. A key whose deadline has passed (now > deadline, as Redis's keyIsExpired
+   has it) does not exist. `lookup` deletes it on the
    spot (lazy expiry), so no command ever sees it; `active_expire_cycle`
    reclaims keys that nobody reads, like Redis's activeExpireCycle.
 2. Aggregates are never empty: a handler that empties a list, set, hash or
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from queuekit.engine import errors
 from queuekit.engine.errors import CommandError
 from queuekit.engine.memory import key_cost, value_cost
+from queuekit.engine.sampling import Sampler
 from queuekit.engine.scan import Cursors
 from queuekit.engine.zset import ZSet
 
@@ -84,19 +86,30 @@ class Database:
         self._sample_pools: dict[int, list[bytes]] = {}
         # SCAN-family cursors and the snapshots they walk (see scan.py).
         self.cursors = Cursors()
+        # Random picks from sets and hashes (SPOP, SRANDMEMBER, HRANDFIELD).
+        self.sampler = Sampler()
 
     # -- lookups -----------------------------------------------------------
 
     def lookup(self, key: bytes) -> Any:
         """The live value of `key`, or None; expires it on the spot if due."""
         expires = self.expires
-        if expires and key in expires and expires[key] <= self.clock.now_ms():
+        if expires and key in expires and expires[key] < self.clock.now_ms():
             self.expire_now(key)
             return None
+        value = self.data.get(key)
+        if self.access is not None and value is not None:
+            self.touch(key)
+        return value
+
+    def touch(self, key: bytes) -> None:
+        """Record an access of the existing `key` for LRU eviction.
+
+        Only existing keys get a tick: misses must not grow `access` forever.
+        """
         if self.access is not None:
             self._tick += 1
             self.access[key] = self._tick
-        return self.data.get(key)
 
     def lookup_read(self, key: bytes) -> Any:
         """`lookup` for a read command: counts a keyspace hit or miss."""
@@ -110,6 +123,13 @@ class Database:
     def lookup_typed(self, key: bytes, kind: type) -> Any:
         """The live value if it is a `kind`, None if absent; else WRONGTYPE."""
         value = self.lookup(key)
+        if value is not None and type(value) is not kind:
+            raise CommandError(errors.WRONGTYPE)
+        return value
+
+    def lookup_read_typed(self, key: bytes, kind: type) -> Any:
+        """`lookup_typed` for a read command: counts a keyspace hit or miss."""
+        value = self.lookup_read(key)
         if value is not None and type(value) is not kind:
             raise CommandError(errors.WRONGTYPE)
         return value
@@ -134,6 +154,8 @@ class Database:
         """Store a new key (the caller knows it is absent)."""
         self.data[key] = value
         self.used_memory += key_cost(key) + value_cost(value)
+        if self.access is not None:
+            self.touch(key)
         self.modified(key)
         if self.waiting and key in self.waiting and type(value) in BLOCKABLE_TYPES:
             self.ready[key] = None
@@ -160,6 +182,8 @@ class Database:
         self.data[key] = value
         if old is None:
             self.used_memory += key_cost(key) + value_cost(value)
+            if self.access is not None:
+                self.touch(key)
         else:
             self.used_memory += value_cost(value) - value_cost(old)
         self.modified(key)
@@ -172,6 +196,25 @@ class Database:
         self.modified(key)
         return True
 
+    def rename(self, src: bytes, dest: bytes) -> None:
+        """Move the live key `src`, value and TTL, to the absent key `dest`.
+
+        RENAME's O(1) move: only the key names are re-priced, not the value.
+        `dest` becomes ready for blocked pops exactly as `add` makes a key ready.
+        """
+        value = self.data.pop(src)
+        self.data[dest] = value
+        when = self.expires.pop(src, None)
+        if when is not None:
+            self.expires[dest] = when
+        if self.access is not None:
+            self.access[dest] = self.access.pop(src, 0)
+        self.used_memory += key_cost(dest) - key_cost(src)
+        self.modified(src)
+        self.modified(dest)
+        if self.waiting and dest in self.waiting and type(value) in BLOCKABLE_TYPES:
+            self.ready[dest] = None
+
     def delete_if_empty(self, key: bytes, value: Any) -> None:
         """Rule 2: an aggregate that a handler emptied leaves the keyspace."""
         if not value:
@@ -183,6 +226,11 @@ class Database:
             sessions = self.watchers.get(key)
             if sessions:
                 for session in sessions:
+                    if session.watched.get(key) and key not in self.data:
+                        # Redis 7.0: a key already expired when WATCHed and now
+                        # deleted has not logically changed; it counts as absent.
+                        session.watched[key] = False
+                        continue
                     session.watch_dirty = True
 
     def flush(self) -> None:
@@ -218,7 +266,6 @@ class Database:
         if when_ms <= self.clock.now_ms():
             self._remove(key)
             self.modified(key)
-            self.expired_keys += 1
             return
         self.expires[key] = when_ms
         self.modified(key)
@@ -237,7 +284,7 @@ class Database:
     def is_expired(self, key: bytes) -> bool:
         """True if `key` is logically expired but not yet reclaimed."""
         when = self.expires.get(key)
-        return when is not None and when <= self.clock.now_ms()
+        return when is not None and when < self.clock.now_ms()
 
     def active_expire_cycle(self, budget_s: float = 0.025) -> int:
         """Reclaim expired keys nobody reads; returns how many.
@@ -262,7 +309,7 @@ class Database:
             due = 0
             for key in batch:
                 when = expires.get(key)
-                if when is not None and when <= now:
+                if when is not None and when < now:
                     self.expire_now(key)
                     due += 1
             reclaimed += due

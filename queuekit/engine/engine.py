@@ -6,8 +6,12 @@ awaits and never touches a socket; the caller (in-process client, server)
 guarantees that only one thread is inside the engine at a time.
 
 What the dispatcher checks generically, in Redis's order, so handlers don't:
-unknown command, arity, MULTI queueing, maxmemory (evicting first where the
-policy allows). After each top-level command it serves blocked clients whose
+unknown command, arity, commands refused inside MULTI, maxmemory, MULTI
+queueing. Over maxmemory it evicts before every command where the policy
+allows; if still over, it refuses a denyoom command, anything but EXEC and
+DISCARD inside MULTI, and an EXEC that queued a denyoom command (which ends
+the transaction, as Redis's execCommandAbort). After each top-level command,
+even one that failed, it serves blocked clients whose
 keys became ready, first come first served, as Redis's
 handleClientsBlockedOnKeys does; inside MULTI/EXEC that happens once, after
 EXEC, so waiters never see a transaction half done.
@@ -21,12 +25,14 @@ from collections.abc import Sequence
 
 from queuekit.engine import errors
 from queuekit.engine.clock import Clock, SystemClock
-from queuekit.engine.command import Command
+from queuekit.engine.command import NO_MULTI, Command
+from queuekit.engine.commands.transactions import unwatch_all
 from queuekit.engine.db import Database
 from queuekit.engine.errors import CommandError
 from queuekit.engine.replies import QUEUED, Blocked, Reply, Wake
 from queuekit.engine.session import Session
 from queuekit.engine.table import command_table
+from queuekit.engine.zset import ZSet
 
 EVICTION_POLICIES = (
     "noeviction",
@@ -72,6 +78,14 @@ class Engine:
         elif not tracks_access:
             self.db.access = None
 
+    def register(self, commands: Sequence[Command]) -> None:
+        """Add commands to this engine's table, replacing same-named ones.
+
+        The server adds its connection-level commands (AUTH, CLIENT, INFO with
+        server sections...) this way, so they go through the same checks.
+        """
+        self.commands.update(command_table(tuple(commands)))
+
     # -- dispatch ----------------------------------------------------------
 
     def execute(self, session: Session, argv: Sequence[bytes]) -> Reply:
@@ -81,18 +95,22 @@ class Engine:
             cmd = self._resolve(session, argv)
         arity = cmd.arity
         if (len(argv) != arity) if arity > 0 else (len(argv) < -arity):
-            self._reject(session, errors.wrong_arity(argv[0]))
+            self._reject(session, errors.wrong_arity(argv[0]), cmd)
         if session.multi is not None and cmd.queues_in_multi:
             return self._queue(session, cmd, argv)
-        if cmd.deny_oom and self.maxmemory:
-            self._make_room(session)
+        if self.maxmemory and self.db.used_memory > self.maxmemory and self._out_of_memory():
+            self._refuse_out_of_memory(session, cmd)
         self.commands_processed += 1
-        if cmd.takes_session:
-            reply = cmd.handler(self, session, argv)
-        else:
-            reply = cmd.handler(self.db, argv)
-        if self.db.ready:
-            self.serve_ready()
+        try:
+            if cmd.takes_session:
+                reply = cmd.handler(self, session, argv)
+            else:
+                reply = cmd.handler(self.db, argv)
+        finally:
+            # Like Redis, serve waiters after every command, even one that
+            # failed after a write.
+            if self.db.ready:
+                self.serve_ready()
         return reply
 
     def call(self, cmd: Command, session: Session, argv: Sequence[bytes]) -> Reply:
@@ -108,25 +126,57 @@ class Engine:
             self._reject(session, errors.unknown_command(argv))
         return cmd  # type: ignore[return-value]
 
-    def _reject(self, session: Session, message: str) -> None:
-        """Refuse a command; inside MULTI the refusal also dooms the EXEC."""
+    def _reject(self, session: Session, message: str, cmd: Command | None = None) -> None:
+        """Refuse a command; inside MULTI the refusal also dooms the EXEC.
+
+        A refused EXEC itself ends the transaction at once, as Redis's
+        execCommandAbort does; a refusal Redis formats (arity) loses its "ERR ".
+        """
         if session.multi is not None:
+            if cmd is not None and cmd.name == "exec":
+                session.multi = None
+                session.multi_failed = False
+                unwatch_all(self, session)
+                raise CommandError(errors.exec_abort_because(message.removeprefix("ERR ")))
             session.multi_failed = True
         raise CommandError(message)
 
     def _queue(self, session: Session, cmd: Command, argv: Sequence[bytes]) -> Reply:
-        if cmd.deny_oom and self.maxmemory:
-            self._make_room(session)
+        if NO_MULTI in cmd.flags:
+            self._reject(session, "ERR Command not allowed inside a transaction")
+        if self.maxmemory and self.db.used_memory > self.maxmemory and self._out_of_memory():
+            # Redis refuses to queue anything over maxmemory, reads included.
+            self._reject(session, errors.OOM)
         assert session.multi is not None
         session.multi.append(argv)
         return QUEUED
 
-    def _make_room(self, session: Session) -> None:
-        """Evict under the policy until under maxmemory, else refuse with OOM."""
+    def _out_of_memory(self) -> bool:
+        """Redis's performEvictions, run before every command: evict under the
+        policy until under maxmemory; True if that is impossible."""
         db = self.db
+        policy = self.maxmemory_policy
         while db.used_memory > self.maxmemory:
-            if self.maxmemory_policy == "noeviction" or not db.evict_one(self.maxmemory_policy):
-                self._reject(session, errors.OOM)
+            if policy == "noeviction" or not db.evict_one(policy):
+                return True
+        return False
+
+    def _refuse_out_of_memory(self, session: Session, cmd: Command) -> None:
+        """Over maxmemory: refuse what may grow memory (Redis's processCommand).
+
+        That is a denyoom command; inside MULTI anything but EXEC and DISCARD;
+        and EXEC itself when it queued a denyoom command.
+        """
+        if cmd.deny_oom:
+            self._reject(session, errors.OOM, cmd)
+        if session.multi is None or cmd.name == "discard":
+            return
+        if cmd.name != "exec" or any(self._lookup(argv).deny_oom for argv in session.multi):
+            self._reject(session, errors.OOM, cmd)
+
+    def _lookup(self, argv: Sequence[bytes]) -> Command:
+        """The table row of a command already checked (queued or parked)."""
+        return self.commands.get(argv[0]) or self.commands[argv[0].lower()]
 
     # -- blocking ----------------------------------------------------------
 
@@ -161,33 +211,73 @@ class Engine:
 
         Keys are taken in the order they became ready; on each key, waiters in
         the order they blocked. A waiter's command is run again as a plain
-        call: if it still finds nothing (say, its key was emptied again) it
-        stays parked. Serving can make more keys ready (BLMOVE pushes), so
-        the loop runs until no key is left.
+        call narrowed to that key: Redis serves a multi-key BLPOP from the key
+        that became ready, not from the first of its keys with data. If it
+        still finds nothing (say, its key was emptied again) it stays parked.
+        A waiter whose key now holds the other blockable type (a BLPOP on a key
+        that became a sorted set) stays parked too, and the next is tried.
+        Serving can make more keys ready (BLMOVE pushes), so the loop runs
+        until no key is left.
         """
         db = self.db
         while db.ready:
             key = next(iter(db.ready))
             del db.ready[key]
             queue = db.waiting.get(key)
-            while queue:
-                blocked = queue[0]
-                reply = self._retry(blocked)
-                if type(reply) is Blocked:
-                    break
-                wake = blocked.wake
-                self.unblock(blocked)
-                assert wake is not None
-                wake(reply)
-                queue = db.waiting.get(key)
+            if queue:
+                self._serve_key(key, queue)
 
-    def _retry(self, blocked: Blocked) -> Reply:
-        argv = blocked.argv
-        cmd = self.commands.get(argv[0]) or self.commands[argv[0].lower()]
+    def _serve_key(self, key: bytes, queue: deque[Blocked]) -> None:
+        index = 0
+        while index < len(queue):
+            value = self.db.lookup(key)
+            if value is None:
+                return
+            blocked = queue[index]
+            cmd = self._lookup(blocked.argv)
+            wanted = _WAITS_FOR.get(cmd.name)
+            if wanted is not None and type(value) is not wanted:
+                index += 1
+                continue
+            reply = self._retry(cmd, blocked, key)
+            if type(reply) is Blocked:
+                return
+            wake = blocked.wake
+            self.unblock(blocked)  # takes it out of `queue`: `index` is the next one
+            assert wake is not None
+            wake(reply)
+
+    def _retry(self, cmd: Command, blocked: Blocked, key: bytes) -> Reply:
+        argv = _narrowed(cmd, blocked.argv, key)
         try:
             return self.call(cmd, _SERVING, argv)
         except CommandError as error:
             return error
+
+
+# The value type each blocking command pops from (Redis's client btype): a
+# waiter is served only by a key of that type.
+_WAITS_FOR: dict[str, type] = {
+    "blpop": deque,
+    "brpop": deque,
+    "brpoplpush": deque,
+    "blmove": deque,
+    "blmpop": deque,
+    "bzpopmin": ZSet,
+    "bzpopmax": ZSet,
+    "bzmpop": ZSet,
+}
+
+
+def _narrowed(cmd: Command, argv: Sequence[bytes], key: bytes) -> Sequence[bytes]:
+    """A parked command rewritten to pop only from `key`, the one being served."""
+    if cmd.first_key == 1 and cmd.last_key == -2:  # BLPOP key [key ...] timeout
+        return argv if len(argv) == 3 else (argv[0], key, argv[-1])
+    if cmd.name == "blmpop" or cmd.name == "bzmpop":  # timeout numkeys key [key ...] where ...
+        numkeys = int(argv[2])  # validated when the command first ran
+        if numkeys > 1:
+            return (argv[0], argv[1], b"1", key, *argv[3 + numkeys :])
+    return argv
 
 
 # Blocked data commands never look at their session; this one stands in.

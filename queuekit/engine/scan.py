@@ -40,10 +40,19 @@ class ScanOptions:
 
 
 def parse_cursor(raw: bytes) -> int:
-    """An unsigned 64-bit decimal, as Redis's parseScanCursorOrReply wants."""
-    if not raw.isdigit() or len(raw) > 20 or int(raw) >= 2**64:
+    """An unsigned 64-bit decimal read as strtoul reads it (parseScanCursorOrReply).
+
+    So "" is cursor 0, a sign is allowed and "-N" wraps to 2**64 - N; leading
+    zeros are fine; spaces, "0x" and trailing junk are not.
+    """
+    if not raw:
+        return 0
+    digits = raw[1:] if raw[:1] in (b"+", b"-") else raw
+    significant = digits.lstrip(b"0")
+    if not digits.isdigit() or len(significant) > 20 or int(significant or b"0") >= 2**64:
         raise CommandError(errors.INVALID_CURSOR)
-    return int(raw)
+    value = int(significant or b"0")
+    return -value % 2**64 if raw[:1] == b"-" else value
 
 
 def parse_options(argv: Sequence[bytes], start: int, *, allow_type: bool) -> ScanOptions:

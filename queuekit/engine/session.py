@@ -18,6 +18,7 @@ class Session:
 
     __slots__ = (
         "__weakref__",
+        "client",
         "id",
         "multi",
         "multi_failed",
@@ -39,3 +40,5 @@ class Session:
         self.watched: dict[bytes, bool] = {}
         # A watched key was touched since WATCH: EXEC must abort.
         self.watch_dirty = False
+        # The owner's own state (the server's connection object); opaque here.
+        self.client: object = None

@@ -7,7 +7,7 @@ test. Every reply becomes a tagged tuple, so types compare as well as values:
 
     ("+", b"OK")  ("-", "ERR ...")  (":", 5)  ("$", b"x") / ("$", None)
     ("*", [...]) / ("*", None)  ("_", None)  (",", b"1.5")  ("%", [(k, v)...])
-    ("~", [...])  ("#", True)  (">", [...])
+    ("~", [...])  ("#", True)  (">", [...])  ("=", b"txt:...")
 """
 
 from __future__ import annotations
@@ -18,36 +18,30 @@ from typing import Any, BinaryIO
 Tagged = tuple[str, Any]
 
 
+_SCALARS = {
+    "+": lambda body: body,
+    "-": lambda body: body.decode(),
+    ":": int,
+    "_": lambda body: None,
+    ",": lambda body: body,
+    "#": lambda body: body == b"t",
+}
+
+
 def read_reply(stream: BinaryIO) -> Tagged:
     line = stream.readline()
     if not line.endswith(b"\r\n"):
         raise EOFError(f"connection closed mid-reply: {line!r}")
     tag, body = chr(line[0]), line[1:-2]
-    if tag == "+":
-        return ("+", body)
-    if tag == "-":
-        return ("-", body.decode())
-    if tag == ":":
-        return (":", int(body))
-    if tag == "$":
-        size = int(body)
-        if size < 0:
-            return ("$", None)
-        data = stream.read(size + 2)
-        return ("$", data[:-2])
+    if tag in _SCALARS:
+        return (tag, _SCALARS[tag](body))
+    size = int(body)
+    if tag in "$=":
+        return (tag, None if size < 0 else stream.read(size + 2)[:-2])
     if tag in "*~>":
-        size = int(body)
-        if size < 0:
-            return (tag, None)
-        return (tag, [read_reply(stream) for _ in range(size)])
+        return (tag, None if size < 0 else [read_reply(stream) for _ in range(size)])
     if tag == "%":
-        return ("%", [(read_reply(stream), read_reply(stream)) for _ in range(int(body))])
-    if tag == "_":
-        return ("_", None)
-    if tag == ",":
-        return (",", body)
-    if tag == "#":
-        return ("#", body == b"t")
+        return ("%", [(read_reply(stream), read_reply(stream)) for _ in range(size)])
     raise ValueError(f"unknown RESP type byte {tag!r} in {line!r}")
 
 

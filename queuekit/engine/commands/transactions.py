@@ -58,7 +58,7 @@ def exec_(engine: Engine, session: Session, argv: Sequence[bytes]) -> Reply:
         except CommandError as error:
             reply = error
         if type(reply) is Blocked:
-            reply = reply.timeout_reply
+            reply = reply.reply_in_multi()
         replies.append(reply)
     return replies
 
