@@ -22,7 +22,6 @@ Deadlines are absolute Unix times in milliseconds.
 
 from __future__ import annotations
 
-import random
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -46,6 +45,8 @@ ACTIVE_EXPIRE_ACCEPTABLE_STALE = 0.25
 # Eviction looks at this many keys and evicts the best candidate
 # (Redis's maxmemory-samples default).
 EVICTION_SAMPLES = 5
+# ...and keeps this many of the best candidates between evictions (EVPOOL_SIZE).
+EVICTION_POOL_SIZE = 16
 
 TYPE_NAMES: dict[type, bytes] = {
     bytes: b"string",
@@ -83,10 +84,11 @@ class Database:
         self._tick = 0
         self._expiry_scan: list[bytes] = []
         self._expiry_pos = 0
-        self._sample_pools: dict[int, list[bytes]] = {}
+        self._eviction_pool: list[bytes] = []
         # SCAN-family cursors and the snapshots they walk (see scan.py).
         self.cursors = Cursors()
-        # Random picks from sets and hashes (SPOP, SRANDMEMBER, HRANDFIELD).
+        # Random picks: members (SPOP, SRANDMEMBER, HRANDFIELD) and keys
+        # (RANDOMKEY, eviction samples).
         self.sampler = Sampler()
 
     # -- lookups -----------------------------------------------------------
@@ -245,7 +247,6 @@ class Database:
             self.access.clear()
         self.used_memory = 0
         self._expiry_scan = []
-        self._sample_pools.clear()
 
     def _remove(self, key: bytes) -> None:
         value = self.data.pop(key)
@@ -319,57 +320,50 @@ class Database:
                 break
         return reclaimed
 
-    # -- sampling (RANDOMKEY, eviction) -------------------------------------
-
-    def sample_keys(self, source: dict[bytes, Any], count: int) -> list[bytes]:
-        """Up to `count` distinct random keys of `source` (data or expires).
-
-        Python dicts cannot pick a random entry, so each source keeps a pool:
-        a snapshot of its keys from which picks are removed (swap and pop),
-        refilled when empty. Keys deleted since the snapshot are skipped, and
-        keys added since join at the next refill: O(1) amortized per pick.
-        """
-        pool = self._sample_pools.setdefault(id(source), [])
-        picked: list[bytes] = []
-        refilled = False
-        while len(picked) < count and source:
-            if not pool:
-                if refilled:
-                    break
-                pool.extend(source)
-                refilled = True
-            index = random.randrange(len(pool))
-            pool[index], pool[-1] = pool[-1], pool[index]
-            key = pool.pop()
-            if key in source and key not in picked:
-                picked.append(key)
-        return picked
+    # -- random keys (RANDOMKEY, eviction) ----------------------------------
 
     def random_key(self) -> bytes | None:
         """RANDOMKEY: a random live key, expiring the dead ones it meets."""
         while self.data:
-            for key in self.sample_keys(self.data, 1):
-                if self.lookup(key) is not None:
-                    return key
+            key = self.sampler.one(self.data)
+            if self.lookup(key) is not None:
+                return key
         return None
 
     # -- eviction ----------------------------------------------------------
 
     def evict_one(self, policy: str) -> bool:
-        """Evict one key chosen by `policy`; False if nothing can be evicted."""
+        """Evict one key chosen by `policy`; False if nothing can be evicted.
+
+        Like Redis's evictionPoolPopulate: each call samples a few keys and
+        merges them into a small pool of the best candidates seen so far, so
+        the approximation of LRU or soonest-TTL improves across evictions.
+        """
         volatile = policy.startswith("volatile-")
         source = self.expires if volatile else self.data
-        candidates = self.sample_keys(source, EVICTION_SAMPLES)
-        if not candidates:
+        if not source:
             return False
-        if policy.endswith("-lru"):
-            access = self.access or {}
-            victim = min(candidates, key=lambda key: access.get(key, 0))
-        elif policy == "volatile-ttl":
-            victim = min(candidates, key=lambda key: self.expires[key])
+        if policy.endswith("-random"):
+            victim = self.sampler.one(source)
         else:
-            victim = candidates[0]
+            victim = self._best_candidate(source, policy)
         self._remove(victim)
         self.modified(victim)
         self.evicted_keys += 1
         return True
+
+    def _best_candidate(self, source: dict[bytes, Any], policy: str) -> bytes:
+        if len(source) <= EVICTION_SAMPLES:
+            sampled = list(source)
+        else:
+            sampled = self.sampler.distinct(source, EVICTION_SAMPLES)
+        pool = {key: None for key in self._eviction_pool if key in source}
+        pool.update(dict.fromkeys(sampled))
+        if policy == "volatile-ttl":
+            expires = self.expires
+            ranked = sorted(pool, key=lambda key: expires[key])
+        else:
+            access = self.access or {}
+            ranked = sorted(pool, key=lambda key: access.get(key, 0))
+        self._eviction_pool = ranked[1 : EVICTION_POOL_SIZE + 1]
+        return ranked[0]

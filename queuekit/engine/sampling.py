@@ -1,4 +1,4 @@
-"""Random members of a set or fields of a hash: SPOP, SRANDMEMBER, HRANDFIELD.
+"""Random picks: set members, hash fields and keys (SPOP, HRANDFIELD, RANDOMKEY...).
 
 Redis picks a random hash-table bucket in O(1); a Python set or dict cannot
 pick a random entry without walking it. Rules:
