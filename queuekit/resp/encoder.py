@@ -16,6 +16,7 @@ from queuekit.engine.errors import CommandError
 from queuekit.engine.replies import NULL_ARRAY, Pairs, Push, Reply, Status, Verbatim
 
 CRLF = b"\r\n"
+_ONE_LINE = bytes.maketrans(b"\r\n", b"  ")
 
 
 def format_double(value: float) -> bytes:
@@ -39,7 +40,9 @@ def _encode(reply: Reply, resp: int, out: list[bytes]) -> None:
     elif reply is NULL_ARRAY:
         out.append(b"_\r\n" if resp == 3 else b"*-1\r\n")
     elif isinstance(reply, CommandError):
-        out.append(b"-%s\r\n" % reply.message.encode())
+        # As Redis's addReplyErrorFormat does: a CR or LF (from a quoted
+        # argument) becomes a space, so the reply stays one line.
+        out.append(b"-%s\r\n" % reply.message.encode().translate(_ONE_LINE))
     else:
         raise TypeError(f"cannot encode a reply of type {type(reply).__name__}: {reply!r}")
 

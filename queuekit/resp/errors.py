@@ -28,7 +28,15 @@ TOO_BIG_INLINE = "Protocol error: too big inline request"
 TOO_BIG_MBULK_COUNT = "Protocol error: too big mbulk count string"
 TOO_BIG_BULK_COUNT = "Protocol error: too big bulk count string"
 UNBALANCED_QUOTES = "Protocol error: unbalanced quotes in request"
+UNAUTHENTICATED_MULTIBULK_LENGTH = "Protocol error: unauthenticated multibulk length"
+UNAUTHENTICATED_BULK_LENGTH = "Protocol error: unauthenticated bulk length"
 
 
 def expected_dollar(got: int) -> str:
-    return f"Protocol error: expected '$', got '{chr(got)}'"
+    """Redis's "expected '$', got '%c'", with the byte as a Latin-1 character.
+
+    Like addReplyErrorFormat, it turns a CR or LF into a space, so that the
+    error reply stays one line.
+    """
+    char = " " if got in (0x0D, 0x0A) else chr(got)
+    return f"Protocol error: expected '$', got '{char}'"

@@ -16,11 +16,15 @@ wire looks exactly like the same reply from the in-process engine:
     |n attributes are read and dropped, as redis-py does.
 
 Malformed replies raise ProtocolError: the connection cannot be trusted
-after one.
+after one. That covers a length or count that is not a decimal integer (or
+is below -1), a bulk not followed by CRLF, a verbatim string without its
+"xxx:" format, a boolean other than t or f, a bad double, an unknown type
+byte, and a map key that cannot be made hashable.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -107,10 +111,10 @@ class ReplyParser:
             return NEED_DATA
         tag, line, after = buf[pos], buf[pos + 1 : end], end + 2
         if tag in b"$=!":  # bulk, verbatim, blob error: a length, then the data
-            return self._blob(tag, _int(line), pos, after)
+            return self._blob(tag, _size(line), pos, after)
         if tag in b"*>%~|":
             self._pos = after
-            return self._open(bytes((tag,)), _int(line))
+            return self._open(bytes((tag,)), _size(line))
         scalar = _SCALARS.get(tag)
         if scalar is None:
             raise ProtocolError(f"Protocol error: unknown reply type byte {chr(tag)!r}")
@@ -122,19 +126,24 @@ class ReplyParser:
             self._pos = after
             return None
         buf = self._buf
-        if after + size + 2 > len(buf):
-            self._need = after + size + 2 - pos
+        end = after + size
+        if end + 2 > len(buf):
+            self._need = end + 2 - pos
             return NEED_DATA
-        data = buf[after : after + size]
-        self._pos = after + size + 2
+        if not buf.startswith(b"\r\n", end):
+            raise ProtocolError(f"Protocol error: a {size}-byte bulk not followed by CRLF")
+        data = buf[after:end]
+        self._pos = end + 2
         if tag == 0x24:  # '$'
             return data
         if tag == 0x3D:  # '=': drop the "txt:" format
+            if data[3:4] != b":":
+                raise ProtocolError(f"Protocol error: verbatim string without format: {data[:8]!r}")
             return data[4:]
         return CommandError(data.decode("utf-8", "replace"))
 
     def _open(self, kind: bytes, size: int) -> Any:
-        if size < 0:
+        if size < 0:  # -1: _size allows no other negative
             return NULL_ARRAY if kind == _ARRAY else None
         expected = 2 * size if kind in (_MAP, _ATTRIBUTES) else size
         frame = [kind, expected, []]
@@ -159,22 +168,47 @@ def _close(frame: list[Any]) -> Any:
         except TypeError:
             return items
     if kind == _MAP:
-        return {_hashable(k): v for k, v in zip(items[0::2], items[1::2], strict=True)}
+        try:
+            return {_hashable(k): v for k, v in zip(items[0::2], items[1::2], strict=True)}
+        except (TypeError, RecursionError):
+            raise ProtocolError("Protocol error: a map key that cannot be hashed") from None
     return _OPENED  # attributes: dropped
 
 
 def _int(line: bytes) -> int:
-    try:
-        return int(line)
-    except ValueError:
-        raise ProtocolError(f"Protocol error: bad integer {line[:64]!r} in a reply") from None
+    """A decimal integer, as Redis writes one: digits with an optional '-'."""
+    if line.isdigit() or (line[:1] == b"-" and line[1:].isdigit()):
+        try:
+            return int(line)
+        except ValueError:  # more digits than int() converts by default
+            pass
+    raise ProtocolError(f"Protocol error: bad integer {line[:64]!r} in a reply")
+
+
+def _size(line: bytes) -> int:
+    """A length or count: -1 (null) or more."""
+    size = _int(line)
+    if size < -1:
+        raise ProtocolError(f"Protocol error: bad length {size} in a reply")
+    return size
+
+
+# What Redis's "%.17g" writes, and the spellings of infinity and NaN.
+_DOUBLE = re.compile(rb"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:inf|nan)")
 
 
 def _float(line: bytes) -> float:
-    try:
-        return float(line)
-    except ValueError:
-        raise ProtocolError(f"Protocol error: bad double {line[:64]!r} in a reply") from None
+    if _DOUBLE.fullmatch(line) is None:
+        raise ProtocolError(f"Protocol error: bad double {line[:64]!r} in a reply")
+    return float(line)
+
+
+def _boolean(line: bytes) -> bool:
+    if line == b"t":
+        return True
+    if line == b"f":
+        return False
+    raise ProtocolError(f"Protocol error: bad boolean {line[:64]!r} in a reply")
 
 
 _SCALARS: dict[int, Callable[[bytes], Any]] = {
@@ -184,9 +218,16 @@ _SCALARS: dict[int, Callable[[bytes], Any]] = {
     0x2D: lambda line: CommandError(line.decode("utf-8", "replace")),  # '-'
     0x5F: lambda line: None,  # '_'
     0x2C: _float,  # ","
-    0x23: lambda line: line == b"t",  # '#'
+    0x23: _boolean,  # '#'
 }
 
 
 def _hashable(key: Any) -> Any:
-    return tuple(key) if isinstance(key, list) else key
+    """A map key as a dict key: arrays become tuples, sets frozensets, maps pairs."""
+    if isinstance(key, list):
+        return tuple(map(_hashable, key))
+    if isinstance(key, set):
+        return frozenset(key)
+    if isinstance(key, dict):
+        return frozenset((k, _hashable(v)) for k, v in key.items())
+    return key
