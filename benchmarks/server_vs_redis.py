@@ -1,0 +1,160 @@
+"""The queuekit server beside redis-server, measured by redis-benchmark in one run.
+
+Starts both on free loopback ports, runs
+`redis-benchmark -t lpush,rpop,sadd,incr,set,get -c 50 -n N` at -P 1 and at
+-P 16 against each, alternating, several rounds, and prints the median ops/s
+per test, the mean over the six tests, and the ratio queuekit/redis.
+Targets (issue 3): >= 0.8x redis-server at -P 1, >= 0.5x at -P 16.
+
+    python benchmarks/server_vs_redis.py [--requests 200000] [--rounds 3]
+
+redis-benchmark shares this machine's cores with both servers; compare the
+ratios, not the absolute figures, and only within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+
+TESTS = "lpush,rpop,sadd,incr,set,get"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server on port {port} exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(7).startswith(b"+PONG"):
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server on port {port} did not answer PING")
+
+
+def start_servers() -> dict[str, tuple[int, subprocess.Popen[bytes]]]:
+    workdir = tempfile.mkdtemp(prefix="queuekit-bench-")
+    redis_port, queuekit_port = free_port(), free_port()
+    redis = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(redis_port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    queuekit = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "queuekit",
+            "server",
+            "--port",
+            str(queuekit_port),
+            "--log-format",
+            "json",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    servers = {"redis": (redis_port, redis), "queuekit": (queuekit_port, queuekit)}
+    for port, process in servers.values():
+        wait_ready(port, process)
+    return servers
+
+
+def run_benchmark(port: int, pipeline: int, requests: int) -> dict[str, float]:
+    output = subprocess.run(
+        [
+            "redis-benchmark",
+            "-p",
+            str(port),
+            "-t",
+            TESTS,
+            "-c",
+            "50",
+            "-n",
+            str(requests),
+            "-P",
+            str(pipeline),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    results: dict[str, float] = {}
+    for line in output.replace("\r", "\n").splitlines():
+        if "requests per second" in line:
+            name, rest = line.split(":", 1)
+            results[name.strip()] = float(rest.split("requests per second")[0])
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--requests", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if shutil.which("redis-server") is None or shutil.which("redis-benchmark") is None:
+        sys.exit("needs redis-server and redis-benchmark (apt-get install redis-server)")
+    servers = start_servers()
+    samples: dict[tuple[str, int, str], list[float]] = defaultdict(list)
+    try:
+        for _ in range(args.rounds):
+            for pipeline in (1, 16):
+                for name in ("redis", "queuekit"):  # alternate within each round
+                    port = servers[name][0]
+                    for test, ops in run_benchmark(port, pipeline, args.requests).items():
+                        samples[(name, pipeline, test)].append(ops)
+    finally:
+        for _, process in servers.values():
+            process.terminate()
+            process.wait(10)
+    print(
+        f"redis-benchmark -t {TESTS} -c 50 -n {args.requests}, "
+        f"median of {args.rounds} alternating rounds (ops/s)\n"
+    )
+    for pipeline, target in ((1, 0.8), (16, 0.5)):
+        print(f"-P {pipeline:<2}  {'test':<8} {'redis':>12} {'queuekit':>12} {'ratio':>7}")
+        ratios = []
+        tests = sorted({t for (n, p, t) in samples if p == pipeline})
+        for test in tests:
+            redis = statistics.median(samples[("redis", pipeline, test)])
+            ours = statistics.median(samples.get(("queuekit", pipeline, test), [0.0]))
+            ratios.append(ours / redis)
+            print(f"      {test:<8} {redis:>12,.0f} {ours:>12,.0f} {ours / redis:>6.2f}x")
+        mean_ratio = statistics.mean(ratios)
+        verdict = "meets" if mean_ratio >= target else "below"
+        print(
+            f"      {'mean':<8} {'':>12} {'':>12} {mean_ratio:>6.2f}x  "
+            f"(target >= {target}x: {verdict})\n"
+        )
+
+
+if __name__ == "__main__":
+    main()

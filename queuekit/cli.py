@@ -1,0 +1,74 @@
+"""The `queuekit` command line: one argparse parser, one function per subcommand.
+
+Rules: `main(argv)` returns an `ExitCode` and never calls sys.exit itself
+(the console script does), so tests run it in-process; nothing reads the
+environment or configures logging at import time. Subcommands today: `demo`
+and `server`. The worker, enqueue and info commands arrive with their issues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from queuekit import __version__
+from queuekit.errors import QueuekitError
+from queuekit.exitcodes import ExitCode
+from queuekit.server import cli as server_cli
+
+EPILOG = """\
+examples:
+  queuekit demo            a short tour of the embedded store: queue, dedup,
+                           rate limit, lock, schedule, leaderboard, TTL, transaction
+  queuekit server          serve the store over the Redis protocol on 127.0.0.1:6390
+  queuekit server --help   the server's flags, with examples
+  queuekit --version       print the version
+  python -m queuekit demo  the same, without the console script
+"""
+
+
+def _demo(args: argparse.Namespace) -> ExitCode:
+    from queuekit.tour import run_tour
+
+    run_tour(print)
+    return ExitCode.OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="queuekit",
+        description="A job queue and worker framework on its own embedded, Redis-exact store.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"queuekit {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    demo = commands.add_parser(
+        "demo",
+        help="tour the embedded store in a few readable steps",
+        description="Run a short tour of the embedded store (memory://) and print each step.",
+    )
+    demo.set_defaults(handler=_demo)
+    server_cli.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `queuekit` with `argv` (default: the process's arguments); return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, --version, or a usage error
+        return int(stop.code or 0)
+    handler: Callable[[argparse.Namespace], ExitCode] | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return ExitCode.USAGE
+    try:
+        return handler(args)
+    except QueuekitError as error:
+        print(f"queuekit {args.command}: {error}", file=sys.stderr)
+        return ExitCode.FAILURE
+    except KeyboardInterrupt:
+        return ExitCode.INTERRUPTED

@@ -1,0 +1,99 @@
+"""`queuekit server`: flags, their QUEUEKIT_* twins, and running until a signal.
+
+Precedence: a flag beats its environment variable, which beats the default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import anyio
+
+from queuekit.exitcodes import ExitCode
+from queuekit.logs import configure_logging
+from queuekit.server.app import ConfigurationError, run
+from queuekit.server.config import DEFAULT_PORT, ServerConfig, parse_setting, read_password_file
+
+EPILOG = f"""\
+examples:
+  queuekit server
+      serve on 127.0.0.1:{DEFAULT_PORT}; try `redis-cli -p {DEFAULT_PORT} ping`
+  queuekit server --port 7000 --unixsocket /tmp/queuekit.sock --unixsocketperm 770
+      also listen on a unix socket that the owner's group may use
+  QUEUEKIT_REQUIREPASS_FILE=/etc/queuekit/pass queuekit server --bind 0.0.0.0
+      serve the network, with a password (protected mode refuses without one)
+  queuekit server --maxmemory 512mb --maxmemory-policy allkeys-lru
+      a cache-like store that evicts instead of refusing writes
+  queuekit server --timeout 300 --maxclients 1000 --log-format json
+
+every flag has an environment twin: --maxmemory-policy is QUEUEKIT_MAXMEMORY_POLICY.
+"""
+
+# flag -> ServerConfig field; each also reads QUEUEKIT_<FIELD>.
+_FLAGS: dict[str, tuple[str, str]] = {
+    "--bind": ("bind", "address to listen on (default 127.0.0.1)"),
+    "--port": ("port", f"TCP port (default {DEFAULT_PORT}; 0 picks a free one)"),
+    "--unixsocket": ("unixsocket", "also listen on this unix socket path"),
+    "--unixsocketperm": ("unixsocketperm", "octal permissions of the unix socket (default 700)"),
+    "--requirepass": ("requirepass", "password clients must AUTH with (prefer the file form)"),
+    "--maxmemory": ("maxmemory", "memory limit, e.g. 100mb or 2gb (default: none)"),
+    "--maxmemory-policy": ("maxmemory_policy", "noeviction (default), allkeys-lru, ..."),
+    "--maxclients": ("maxclients", "most clients connected at once (default 10000)"),
+    "--timeout": ("timeout", "close clients idle this many seconds (default 0: never)"),
+    "--protected-mode": (
+        "protected_mode",
+        "yes (default) or no: refuse to serve beyond loopback without a password",
+    ),
+    "--log-format": ("log_format", "auto (default), console or json"),
+}
+
+
+def add_parser(commands: Any) -> argparse.ArgumentParser:
+    """Add `server` to the `queuekit` subcommands."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "server",
+        help="serve the embedded store over the Redis protocol",
+        description="Serve the embedded store over the Redis protocol (RESP2 and RESP3).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    for flag, (field, help_text) in _FLAGS.items():
+        parser.add_argument(flag, dest=field, metavar=field.split("_")[-1].upper(), help=help_text)
+    parser.add_argument(
+        "--requirepass-file", metavar="PATH", help="read the password from this file"
+    )
+    parser.set_defaults(handler=main)
+    return parser
+
+
+def config_from(args: argparse.Namespace) -> ServerConfig:
+    """The environment's settings, overridden by the flags that were given."""
+    config = ServerConfig.from_env()
+    changes: dict[str, Any] = {}
+    for field, _ in _FLAGS.values():
+        raw = getattr(args, field)
+        if raw is not None:
+            changes[field] = parse_setting(field, raw)
+    if args.requirepass_file:
+        changes["requirepass"] = read_password_file(args.requirepass_file)
+    return config.with_overrides(**changes)
+
+
+def main(args: argparse.Namespace) -> ExitCode:
+    try:
+        config = config_from(args)
+    except (ValueError, OSError) as error:
+        print(f"queuekit server: {error}", file=sys.stderr)
+        return ExitCode.USAGE
+    configure_logging(config.log_format)
+    try:
+        anyio.run(run, config)
+    except ConfigurationError as error:
+        print(f"queuekit server: {error}", file=sys.stderr)
+        return ExitCode.FAILURE
+    except OSError as error:  # the port is taken, the socket path is not writable...
+        print(f"queuekit server: cannot listen: {error}", file=sys.stderr)
+        return ExitCode.FAILURE
+    return ExitCode.OK

@@ -1,0 +1,94 @@
+"""The `queuekit` command line: the demo runs and exits 0, help shows examples."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from queuekit.cli import EPILOG, ExitCode, main
+
+# One phrase from each step of the tour, in the order the steps run.
+DEMO_STEPS = (
+    "queue",
+    "dedup",
+    "rate limit",
+    "lock",
+    "schedule",
+    "leaderboard",
+    "ttl",
+    "transaction",
+)
+SUBPROCESS_TIMEOUT_S = 60
+
+
+def test_demo_runs_every_step_in_process(capsys: pytest.CaptureFixture[str]) -> None:
+    """`queuekit demo` exits 0 and prints one labelled line per step, in order."""
+    assert main(["demo"]) == ExitCode.OK
+    out = capsys.readouterr().out
+    labels = [line.split("  ")[0] for line in out.splitlines() if line[:1].isalpha()]
+    assert [label for label in labels if label in DEMO_STEPS] == list(DEMO_STEPS)
+
+
+def test_demo_shows_what_each_step_did(capsys: pytest.CaptureFixture[str]) -> None:
+    """The tour's lines carry the replies: FIFO order, dedup, refusals, expiry, the abort."""
+    main(["demo"])
+    out = capsys.readouterr().out
+    for expected in (
+        "BRPOP emails 1 -> welcome:ada",
+        "handed report:q3",
+        "-> [1, 1, 0]",
+        "ok ok ok refused refused",
+        "-> OK",
+        "(held)",
+        "BYSCORE -> [cleanup, retry:order-7]",
+        "worker-b 31, worker-a 12",
+        "TTL 60 s",
+        "GET visits -> nil",
+        "aborted",
+        "stock is now 1",
+    ):
+        assert expected in out
+
+
+def test_python_m_queuekit_demo_exits_zero() -> None:
+    """`python -m queuekit demo` runs the tour in a fresh interpreter and exits 0."""
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-m", "queuekit", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT_S,
+    )
+    assert result.returncode == ExitCode.OK, result.stderr
+    assert "leaderboard" in result.stdout
+    assert result.stderr == ""
+
+
+def test_help_shows_runnable_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    """`queuekit --help` exits 0 and ends with the examples epilog."""
+    assert main(["--help"]) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert "examples:" in out
+    assert "queuekit demo" in out
+    assert EPILOG.strip() in out
+
+
+def test_no_command_prints_usage_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    """Without a subcommand the CLI prints its help to stderr and exits with USAGE."""
+    assert main([]) == ExitCode.USAGE
+    assert "usage: queuekit" in capsys.readouterr().err
+
+
+def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """An unknown subcommand is refused by argparse with exit code 2."""
+    assert main(["frobnicate"]) == ExitCode.USAGE
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    """`queuekit --version` prints the package version."""
+    import queuekit
+
+    assert main(["--version"]) == ExitCode.OK
+    assert queuekit.__version__ in capsys.readouterr().out
