@@ -123,10 +123,21 @@ class Database:
         return value
 
     def lookup_typed(self, key: bytes, kind: type) -> Any:
-        """The live value if it is a `kind`, None if absent; else WRONGTYPE."""
-        value = self.lookup(key)
-        if value is not None and type(value) is not kind:
-            raise CommandError(errors.WRONGTYPE)
+        """The live value if it is a `kind`, None if absent; else WRONGTYPE.
+
+        `lookup`'s body, inlined: this is the queue's hot path (LPUSH, RPOP,
+        BRPOP, SADD, ZADD all start here).
+        """
+        expires = self.expires
+        if expires and key in expires and expires[key] < self.clock.now_ms():
+            self.expire_now(key)
+            return None
+        value = self.data.get(key)
+        if value is not None:
+            if type(value) is not kind:
+                raise CommandError(errors.WRONGTYPE)
+            if self.access is not None:
+                self.touch(key)
         return value
 
     def lookup_read_typed(self, key: bytes, kind: type) -> Any:

@@ -67,8 +67,16 @@ def push(db: Database, argv: Sequence[bytes], *, left: bool, existing: bool = Fa
             return 0
         items = deque()
         db.add(key, items)
-    else:
+    elif db.watchers:
         db.modified(key)
+    if len(argv) == 3:  # one element: the queue's common case, without slicing
+        item = argv[2]
+        if left:
+            items.appendleft(item)
+        else:
+            items.append(item)
+        db.used_memory += ITEM_OVERHEAD + len(item)
+        return len(items)
     values = argv[2:]
     if left:
         items.extendleft(values)
