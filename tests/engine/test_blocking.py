@@ -13,38 +13,26 @@ from typing import Any
 import pytest
 
 from queuekit.engine import errors
-from queuekit.engine.clock import FakeClock
 from queuekit.engine.command import command
 from queuekit.engine.commands.lists import push
 from queuekit.engine.db import Database
-from queuekit.engine.engine import Engine
 from queuekit.engine.errors import CommandError
 from queuekit.engine.replies import NULL_ARRAY, Blocked, Reply
 from queuekit.engine.session import Session
 from tests.engine.conformance.dsl import Case, On, Receive, Send, case
 from tests.engine.conformance.runner import run_case
+from tests.engine.support import START_MS, Arg, Client
 from tests.support.redis_server import RedisServer
 
-START_MS = 1_700_000_000_000
 
-
-class Harness:
-    """An engine on a fake clock; `park` blocks a command and records what wakes it."""
+class Harness(Client):
+    """Errors come back as values; `park` blocks a command and records what wakes it."""
 
     def __init__(self) -> None:
-        self.clock = FakeClock(START_MS)
-        self.engine = Engine(self.clock)
-        self.session = Session()
+        super().__init__(errors_as_values=True)
         self.woken: list[tuple[str, Any]] = []
 
-    def __call__(self, *argv: str | bytes | int, session: Session | None = None) -> Any:
-        encoded = [a if isinstance(a, bytes) else str(a).encode() for a in argv]
-        try:
-            return self.engine.execute(session or self.session, encoded)
-        except CommandError as error:
-            return error
-
-    def park(self, name: str, *argv: str | bytes | int) -> Blocked:
+    def park(self, name: str, *argv: Arg) -> Blocked:
         """Run a blocking command that must block, in a session of its own, and park it."""
         blocked = self(*argv, session=Session())
         assert type(blocked) is Blocked, blocked

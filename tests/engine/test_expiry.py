@@ -8,13 +8,11 @@ import pytest
 
 from queuekit.engine.clock import FakeClock
 from queuekit.engine.db import ACTIVE_EXPIRE_KEYS_PER_LOOP
-from queuekit.engine.engine import Engine
 from queuekit.engine.errors import CommandError
 from queuekit.engine.memory import key_cost, value_cost
 from queuekit.engine.replies import NULL_ARRAY, Reply
-from queuekit.engine.session import Session
+from tests.engine import support
 
-Arg = str | bytes | int
 KEY_COUNT = 100_000
 MAX_TTL_MS = 1000
 
@@ -31,19 +29,18 @@ class CountingClock(FakeClock):
         return super().now_ms()
 
 
-class Client:
-    def __init__(self) -> None:
-        self.clock = CountingClock()
-        self.engine = Engine(self.clock)
-        self.session = Session()
+class Client(support.Client):
+    """A client whose clock counts its reads."""
 
-    def __call__(self, *args: Arg) -> Reply:
-        argv = [a if isinstance(a, bytes) else str(a).encode() for a in args]
-        return self.engine.execute(self.session, argv)
+    clock: CountingClock
+
+    def __init__(self) -> None:
+        super().__init__(CountingClock())
 
 
 @pytest.fixture
 def client() -> Client:
+    """Overrides conftest's: this file's tests read the counting clock."""
     return Client()
 
 

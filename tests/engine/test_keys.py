@@ -8,44 +8,15 @@ import pytest
 
 from queuekit.engine.clock import FakeClock
 from queuekit.engine.commands.server import bytes_to_human
-from queuekit.engine.db import Database
 from queuekit.engine.engine import Engine
 from queuekit.engine.errors import CommandError
-from queuekit.engine.memory import key_cost, value_cost
+from queuekit.engine.memory import value_cost
 from queuekit.engine.replies import Blocked, Reply, Verbatim
 from queuekit.engine.scan import MAX_SNAPSHOTS, parse_cursor
 from queuekit.engine.session import Session
 from queuekit.engine.zset import ZSet
 from queuekit.resp.encoder import encode_reply
-
-Arg = str | bytes | int
-
-
-class Client:
-    """An engine with a fake clock and one session, for terse tests."""
-
-    def __init__(self) -> None:
-        self.clock = FakeClock()
-        self.engine = Engine(self.clock)
-        self.session = Session()
-
-    @property
-    def db(self) -> Database:
-        return self.engine.db
-
-    def __call__(self, *args: Arg) -> Reply:
-        argv = [a if isinstance(a, bytes) else str(a).encode() for a in args]
-        return self.engine.execute(self.session, argv)
-
-
-@pytest.fixture
-def client() -> Client:
-    return Client()
-
-
-def assert_memory_exact(db: Database) -> None:
-    expected = sum(key_cost(key) + value_cost(value) for key, value in db.data.items())
-    assert db.used_memory == expected
+from tests.engine.support import Arg, Client, assert_memory_exact
 
 
 def scan_all(client: Client, count: int, between: object = None) -> list[bytes]:

@@ -10,58 +10,33 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from queuekit.engine import errors
-from queuekit.engine.clock import FakeClock
-from queuekit.engine.db import Database
-from queuekit.engine.engine import Engine
 from queuekit.engine.errors import CommandError
-from queuekit.engine.memory import key_cost, value_cost
 from queuekit.engine.replies import NULL_ARRAY, Blocked, Reply
 from queuekit.engine.session import Session
+from tests.engine import support
+from tests.engine.support import START_MS, Arg, argv, assert_memory_exact
 
-Arg = str | bytes | int
-START_MS = 1_700_000_000_000
 LARGE = 100_000
 
 
-class Client:
-    """An engine on a fake clock with one session; `park` blocks a command as another client."""
+class Client(support.Client):
+    """Errors come back as values; `park` blocks a command as another client."""
 
     def __init__(self) -> None:
-        self.clock = FakeClock(start_ms=START_MS)
-        self.engine = Engine(self.clock)
-        self.session = Session()
-
-    @property
-    def db(self) -> Database:
-        return self.engine.db
-
-    def __call__(self, *args: Arg) -> Reply:
-        try:
-            return self.engine.execute(self.session, _argv(args))
-        except CommandError as error:
-            return error
+        super().__init__(errors_as_values=True)
 
     def park(self, *args: Arg) -> tuple[Blocked, list[Reply]]:
         """Run a blocking command as a new client; it must block. Returns it and its inbox."""
-        blocked = self.engine.execute(Session(), _argv(args))
+        blocked = self.engine.execute(Session(), argv(args))
         assert type(blocked) is Blocked
         inbox: list[Reply] = []
         self.engine.block(blocked, inbox.append)
         return blocked, inbox
 
 
-def _argv(args: tuple[Arg, ...]) -> list[bytes]:
-    return [a if isinstance(a, bytes) else str(a).encode() for a in args]
-
-
 @pytest.fixture
 def r() -> Client:
     return Client()
-
-
-def assert_memory_exact(db: Database) -> None:
-    expected = sum(key_cost(key) + value_cost(value) for key, value in db.data.items())
-    assert db.used_memory == expected
 
 
 def items(n: int) -> list[bytes]:

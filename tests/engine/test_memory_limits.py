@@ -14,19 +14,17 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from queuekit.client.memory import MemoryClient, MemoryStore
 from queuekit.engine import errors
 from queuekit.engine.clock import FakeClock
-from queuekit.engine.db import Database
 from queuekit.engine.engine import EVICTION_POLICIES, Engine
 from queuekit.engine.errors import CommandError
 from queuekit.engine.memory import key_cost, value_cost
-from queuekit.engine.session import Session
 from queuekit.errors import ExecAbortError, OutOfMemoryError
+from tests.engine.support import Client, accounted
 
 VALUE = b"x" * 100
 SEED = 20240611
@@ -36,24 +34,11 @@ def cost_of(key: bytes, value: bytes = VALUE) -> int:
     return key_cost(key) + value_cost(value)
 
 
-def accounted(db: Database) -> int:
-    """What used_memory must equal: every key and value priced from scratch."""
-    return sum(key_cost(key) + value_cost(value) for key, value in db.data.items())
+class Harness(Client):
+    """A limit and a policy; errors come back as values."""
 
-
-class Harness:
     def __init__(self, maxmemory: int = 0, policy: str = "noeviction") -> None:
-        self.clock = FakeClock()
-        self.engine = Engine(self.clock, maxmemory=maxmemory, maxmemory_policy=policy)
-        self.db = self.engine.db
-        self.session = Session()
-
-    def __call__(self, *argv: str | bytes | int) -> Any:
-        encoded = [a if isinstance(a, bytes) else str(a).encode() for a in argv]
-        try:
-            return self.engine.execute(self.session, encoded)
-        except CommandError as error:
-            return error
+        super().__init__(errors_as_values=True, maxmemory=maxmemory, maxmemory_policy=policy)
 
     def key_set(self) -> set[bytes]:
         return set(self.db.data)

@@ -34,10 +34,10 @@ from hypothesis.stateful import (
 from queuekit.engine.db import TYPE_NAMES
 from queuekit.engine.engine import Engine
 from queuekit.engine.errors import CommandError
-from queuekit.engine.memory import key_cost, value_cost
 from queuekit.engine.replies import Blocked
 from queuekit.engine.session import Session
 from queuekit.resp.encoder import encode_reply
+from tests.engine.support import accounted
 from tests.support import wire
 from tests.support.redis_server import RedisServer
 from tests.support.wire import Tagged
@@ -331,7 +331,7 @@ class EngineVsRedis(RuleBasedStateMachine):
     @invariant()
     def memory_is_accounted(self) -> None:
         db = self.engine.db
-        priced = sum(key_cost(key) + value_cost(value) for key, value in db.data.items())
+        priced = accounted(db)
         assert db.used_memory == priced
 
     @invariant()

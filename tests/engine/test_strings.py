@@ -5,43 +5,11 @@ from __future__ import annotations
 import pytest
 
 from queuekit.engine.args import INT64_MAX
-from queuekit.engine.clock import FakeClock
 from queuekit.engine.commands import strings
-from queuekit.engine.db import Database
-from queuekit.engine.engine import Engine
 from queuekit.engine.errors import CommandError
-from queuekit.engine.memory import key_cost, value_cost
-from queuekit.engine.replies import NULL_ARRAY, OK, Reply
+from queuekit.engine.replies import NULL_ARRAY, OK
 from queuekit.engine.session import Session
-
-Arg = str | bytes | int
-
-
-class Client:
-    """An engine with a fake clock and sessions, for terse tests."""
-
-    def __init__(self) -> None:
-        self.clock = FakeClock()
-        self.engine = Engine(self.clock)
-        self.session = Session()
-
-    @property
-    def db(self) -> Database:
-        return self.engine.db
-
-    def __call__(self, *args: Arg, session: Session | None = None) -> Reply:
-        argv = [a if isinstance(a, bytes) else str(a).encode() for a in args]
-        return self.engine.execute(session or self.session, argv)
-
-
-@pytest.fixture
-def client() -> Client:
-    return Client()
-
-
-def assert_memory_exact(db: Database) -> None:
-    expected = sum(key_cost(key) + value_cost(value) for key, value in db.data.items())
-    assert db.used_memory == expected
+from tests.engine.support import Arg, Client, assert_memory_exact
 
 
 def test_used_memory_stays_exact(client: Client) -> None:

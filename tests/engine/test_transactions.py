@@ -13,31 +13,24 @@ from typing import Any
 import pytest
 
 from queuekit.engine import errors
-from queuekit.engine.clock import FakeClock
-from queuekit.engine.engine import Engine
 from queuekit.engine.errors import CommandError
 from queuekit.engine.replies import NULL_ARRAY, OK, QUEUED, Blocked
 from queuekit.engine.session import Session
 from tests.engine.conformance.dsl import Case, On, Receive, Send, Sleep, case
 from tests.engine.conformance.runner import run_case
+from tests.engine.support import Arg, Client
 from tests.support.redis_server import RedisServer
 
 
-class Harness:
-    """An engine on a fake clock and numbered sessions; errors come back as values."""
+class Harness(Client):
+    """Numbered sessions, chosen with `on=`; errors come back as values."""
 
     def __init__(self, **engine_options: Any) -> None:
-        self.clock = FakeClock()
-        self.engine = Engine(self.clock, **engine_options)
+        super().__init__(errors_as_values=True, **engine_options)
         self.sessions: dict[int, Session] = {}
 
-    def __call__(self, *argv: str | bytes | int, on: int = 0) -> Any:
-        session = self.sessions.setdefault(on, Session())
-        encoded = [a if isinstance(a, bytes) else str(a).encode() for a in argv]
-        try:
-            return self.engine.execute(session, encoded)
-        except CommandError as error:
-            return error
+    def __call__(self, *argv: Arg, on: int = 0) -> Any:  # type: ignore[override]
+        return super().__call__(*argv, session=self.sessions.setdefault(on, Session()))
 
 
 @pytest.fixture

@@ -15,13 +15,9 @@ from typing import Any
 import pytest
 from sortedcontainers import SortedList
 
-from queuekit.engine.clock import FakeClock
-from queuekit.engine.db import Database
-from queuekit.engine.engine import Engine
 from queuekit.engine.errors import CommandError
-from queuekit.engine.memory import key_cost, value_cost, zset_member_cost
-from queuekit.engine.replies import NULL_ARRAY, Blocked, Pairs, Reply
-from queuekit.engine.session import Session
+from queuekit.engine.memory import zset_member_cost
+from queuekit.engine.replies import NULL_ARRAY, Blocked, Pairs
 from queuekit.engine.zset import (
     COMPACT_MAX_ENTRIES,
     ZSet,
@@ -29,36 +25,9 @@ from queuekit.engine.zset import (
     parse_score_bound,
     score_text,
 )
+from tests.engine.support import START_MS, Client, assert_memory_exact
 
-START_MS = 1_700_000_000_000
 BIG = 100_000
-
-
-class Client:
-    """An engine with a fake clock and one session, for terse tests."""
-
-    def __init__(self) -> None:
-        self.clock = FakeClock(START_MS)
-        self.engine = Engine(self.clock)
-        self.session = Session()
-
-    @property
-    def db(self) -> Database:
-        return self.engine.db
-
-    def __call__(self, *args: str | bytes | int | float) -> Reply:
-        argv = [a if isinstance(a, bytes) else str(a).encode() for a in args]
-        return self.engine.execute(self.session, argv)
-
-
-@pytest.fixture
-def client() -> Client:
-    return Client()
-
-
-def assert_memory_exact(db: Database) -> None:
-    expected = sum(key_cost(key) + value_cost(value) for key, value in db.data.items())
-    assert db.used_memory == expected
 
 
 # -- memory -------------------------------------------------------------------------
