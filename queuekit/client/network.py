@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import select
 import socket
 import ssl
 import threading
@@ -66,7 +68,10 @@ def _tls_context(address: Address) -> ssl.SSLContext:
 
 
 def _backoff_delays(retry_for: float) -> Iterator[float]:
-    """Exponential delays, doubling to BACKOFF_MAX_S, for about `retry_for` seconds."""
+    """Exponential delays, doubling to BACKOFF_MAX_S, for about `retry_for` seconds.
+
+    Lazy: it reads the clock between attempts, so never turn it into a list.
+    """
     deadline = time.monotonic() + retry_for
     delay = BACKOFF_FIRST_S
     while time.monotonic() + delay < deadline:
@@ -118,12 +123,18 @@ class Connection:
         self.sock.sendall(data)
 
     def alive(self) -> bool:
-        """False if the store closed this idle connection (a read would see EOF)."""
+        """False if the store closed this idle connection.
+
+        An idle connection has nothing to read, so anything readable (EOF, a
+        reset, stray bytes) means it cannot be used. A zero-timeout poll
+        rather than a peeking recv: that one waits out a socket's timeout,
+        and TLS sockets refuse recv flags.
+        """
         try:
-            return self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
-        except BlockingIOError:
-            return True  # nothing to read: open and idle, as it should be
-        except OSError:
+            poller = select.poll()
+            poller.register(self.sock, select.POLLIN)
+            return not poller.poll(0)
+        except (OSError, ValueError):  # closed, or no longer a file descriptor
             return False
 
     def read(self) -> Reply:
@@ -183,7 +194,7 @@ class ConnectionPool:
 
     def _connect(self) -> Connection:
         last_error: Exception | None = None
-        for delay in [*_backoff_delays(self.address.retry_for), None]:
+        for delay in itertools.chain(_backoff_delays(self.address.retry_for), [None]):
             try:
                 return Connection(self.address)
             except (OSError, ProtocolError) as error:
@@ -453,7 +464,7 @@ class AsyncConnectionPool:
 
     async def _connect(self) -> AsyncConnection:
         last_error: Exception | None = None
-        for delay in [*_backoff_delays(self.address.retry_for), None]:
+        for delay in itertools.chain(_backoff_delays(self.address.retry_for), [None]):
             conn = AsyncConnection(self.address)
             try:
                 await conn.open()

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import ipaddress
 import os
+import signal
 import time
 from dataclasses import dataclass
 
@@ -183,8 +184,6 @@ def _is_loopback(host: str) -> bool:
 
 async def run(config: ServerConfig) -> None:
     """Serve until SIGTERM or SIGINT, then shut down cleanly (the CLI's entry)."""
-    import signal
-
     server = Server(config)
     async with anyio.create_task_group() as tasks:
 

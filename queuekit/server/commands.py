@@ -20,7 +20,7 @@ from queuekit.engine.command import NO_KEYS, command
 from queuekit.engine.commands.transactions import unwatch_all
 from queuekit.engine.errors import CommandError
 from queuekit.engine.glob import glob_match
-from queuekit.engine.replies import OK, Push, Reply, Status
+from queuekit.engine.replies import OK, Push, Reply, Status, Verbatim
 from queuekit.server.connection import NO_REPLY, Connection
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
 NOPROTO = "NOPROTO unsupported protocol version"
 HELLO_NOAUTH = (
     "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
-    "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+    "HELLO AUTH <user> <pass> option can be used to authenticate the client and "
     "select the RESP protocol version at the same time"
 )
 AUTH_NOT_CONFIGURED = (
@@ -39,6 +39,7 @@ AUTH_NOT_CONFIGURED = (
     "Are you sure your configuration is correct?"
 )
 BAD_CLIENT_NAME = "ERR Client names cannot contain spaces, newlines or special characters."
+_BAD_KILL_ID = "client-id should be greater than 0"
 
 
 def connection_of(session: Session) -> Connection:
@@ -96,7 +97,8 @@ def hello(engine: Engine, session: Session, argv: Sequence[bytes]) -> Reply:
             name = _valid_name(argv[index + 1])
             index += 2
         else:
-            raise CommandError(f"ERR Syntax error in HELLO option '{option.decode()}'")
+            given = argv[index].decode(errors="replace")
+            raise CommandError(f"ERR Syntax error in HELLO option '{given}'")
     if not conn.authenticated:
         raise CommandError(HELLO_NOAUTH)
     if name is not None:
@@ -157,13 +159,15 @@ def client(engine: Engine, session: Session, argv: Sequence[bytes]) -> Reply:
     handler = _CLIENT_SUBCOMMANDS.get(sub)
     if handler is None:
         raise CommandError(errors.unknown_subcommand(argv[1], "CLIENT"))
-    arity = _CLIENT_ARITY[sub]
-    if (len(argv) != arity) if arity > 0 else (len(argv) < -arity):
-        raise CommandError(
-            f"ERR unknown subcommand or wrong number of arguments for '{sub.decode()}'. "
-            "Try CLIENT HELP."
-        )
+    check_subcommand_arity("client", argv, _CLIENT_ARITY[sub])
     return handler(conn, argv)
+
+
+def check_subcommand_arity(command: str, argv: Sequence[bytes], arity: int) -> None:
+    """Redis 7's arity check of a subcommand (arity in Redis's sign convention)."""
+    if (len(argv) != arity) if arity > 0 else (len(argv) < -arity):
+        name = argv[1].lower().decode(errors="replace")
+        raise CommandError(f"ERR wrong number of arguments for '{command}|{name}' command")
 
 
 def _client_id(conn: Connection, argv: Sequence[bytes]) -> Reply:
@@ -191,7 +195,7 @@ def _client_setinfo(conn: Connection, argv: Sequence[bytes]) -> Reply:
 
 
 def _client_info(conn: Connection, argv: Sequence[bytes]) -> Reply:
-    return client_line(conn).encode() + b"\n"
+    return Verbatim(client_line(conn).encode() + b"\n")
 
 
 def _client_list(conn: Connection, argv: Sequence[bytes]) -> Reply:
@@ -199,7 +203,7 @@ def _client_list(conn: Connection, argv: Sequence[bytes]) -> Reply:
     if len(argv) > 2:
         option = argv[2].upper()
         if option == b"ID" and len(argv) > 3:
-            wanted = {parse_int(raw) for raw in argv[3:]}
+            wanted = {_client_id_argument(raw, "Invalid client ID") for raw in argv[3:]}
             clients = [c for c in clients if c.session.id in wanted]
         elif option == b"TYPE" and len(argv) == 4:
             kind = argv[3].lower()
@@ -208,7 +212,7 @@ def _client_list(conn: Connection, argv: Sequence[bytes]) -> Reply:
             clients = [c for c in clients if _client_type(c) == kind]
         else:
             raise CommandError(errors.SYNTAX)
-    return "".join(client_line(c) + "\n" for c in clients).encode()
+    return Verbatim("".join(client_line(c) + "\n" for c in clients).encode())
 
 
 def _client_kill(conn: Connection, argv: Sequence[bytes]) -> Reply:
@@ -232,7 +236,7 @@ def _kill_matches(me: Connection, other: Connection, filters: list[tuple[bytes, 
     skip_me = True
     for option, value in filters:
         if option == b"ID":
-            if other.session.id != parse_int(value):
+            if other.session.id != _client_id_argument(value, _BAD_KILL_ID, 1):
                 return False
         elif option == b"ADDR":
             if other.address.encode() != value:
@@ -250,6 +254,17 @@ def _kill_matches(me: Connection, other: Connection, filters: list[tuple[bytes, 
         elif option != b"USER" or value != b"default":
             raise CommandError(errors.SYNTAX)
     return not (skip_me and other is me)
+
+
+def _client_id_argument(raw: bytes, complaint: str, minimum: int | None = None) -> int:
+    """A client id argument: an integer (at least `minimum`), or Redis's complaint."""
+    try:
+        client_id = parse_int(raw)
+    except CommandError:
+        raise CommandError(f"ERR {complaint}") from None
+    if minimum is not None and client_id < minimum:
+        raise CommandError(f"ERR {complaint}")
+    return client_id
 
 
 def _client_no_evict(conn: Connection, argv: Sequence[bytes]) -> Reply:
@@ -392,8 +407,14 @@ def pubsub(engine: Engine, session: Session, argv: Sequence[bytes]) -> Reply:
         for channel in argv[2:]:
             counts += [channel, len(hub.channels.get(channel, ()))]
         return counts
-    if sub == b"numpat" and len(argv) == 2:
+    if sub == b"numpat":
+        check_subcommand_arity("pubsub", argv, 2)
         return len(hub.patterns)
+    if sub == b"channels":
+        raise CommandError(
+            "ERR unknown subcommand or wrong number of arguments for "
+            f"'{argv[1].decode(errors='replace')}'. Try PUBSUB HELP."
+        )
     raise CommandError(errors.unknown_subcommand(argv[1], "PUBSUB"))
 
 

@@ -23,10 +23,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 
+from queuekit.engine import errors as engine_errors
 from queuekit.engine.errors import CommandError
 from queuekit.engine.replies import Blocked, Reply
 from queuekit.engine.session import Session
@@ -97,7 +98,7 @@ class Connection(asyncio.Protocol):
     # -- asyncio.Protocol ----------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self.transport = transport
         self.address = _format_address(transport.get_extra_info("peername"), self.kind)
         self.local_address = _format_address(transport.get_extra_info("sockname"), self.kind)
@@ -129,17 +130,27 @@ class Connection(asyncio.Protocol):
     # -- running commands ----------------------------------------------------
 
     def _process(self) -> None:
-        try:
-            commands = self.parser.commands()
-        except RemoteProtocolError as error:
-            self._write(b"-ERR %s\r\n" % error.message.encode())
-            self.close()
-            return
+        commands, error = self._parse()
         if self._pending:
             commands = self._pending + commands
             self._pending = []
         if commands:
             self._run(commands)
+            if self.blocked is not None or self.closing:
+                return
+            if error is None and not self.parser.buffered:
+                # A broken frame after good ones is raised on the next call (rule 4).
+                error = self._parse()[1]
+        if error is not None:
+            # The message quotes the offending byte as one character: latin-1.
+            self._write(b"-ERR %s\r\n" % error.message.encode("latin-1", "replace"))
+            self.close()
+
+    def _parse(self) -> tuple[list[list[bytes]], RemoteProtocolError | None]:
+        try:
+            return self.parser.commands(), None
+        except RemoteProtocolError as error:
+            return [], error
 
     def _run(self, commands: Sequence[list[bytes]]) -> None:
         out = self._out
@@ -150,7 +161,11 @@ class Connection(asyncio.Protocol):
         # any reply other than bytes or int (OK from AUTH, SUBSCRIBE's pushes,
         # HELLO's map) re-reads the state that could have changed them.
         plain = self.authenticated and not (self.channels or self.patterns)
-        resp = session.resp
+        # Replies not yet written: past the output limit they are written (and
+        # the limit checked) at once, so a pipeline of huge replies to a client
+        # that does not read never piles up here (rule 3).
+        pending = 0
+        flush_at = self.server.config.output_buffer_limit
         try:
             for index, argv in enumerate(commands):
                 if plain:
@@ -163,6 +178,7 @@ class Connection(asyncio.Protocol):
                 kind = type(reply)
                 if kind is bytes:
                     out.append(b"$%d\r\n%s\r\n" % (len(reply), reply))
+                    pending += len(reply)
                 elif kind is int:
                     out.append(b":%d\r\n" % reply)
                 elif kind is Blocked:
@@ -170,21 +186,30 @@ class Connection(asyncio.Protocol):
                     self._pending = list(commands[index + 1 :])
                     break
                 else:
+                    resp = session.resp  # HELLO answers in the protocol it switches to
                     if reply is not NO_REPLY:
-                        out.append(encode_reply(reply, resp))
+                        data = encode_reply(reply, resp)
+                        out.append(data)
+                        pending += len(data)
                     if self.closing:
                         break
-                    resp = session.resp
                     plain = self.authenticated and not (self.channels or self.patterns)
+                if pending > flush_at:
+                    pending = 0
+                    self._flush()
+                    if self.closing:
+                        break
         finally:
             self._running = False
             self.last_command = commands[-1][0]
             self._flush()
+            if self.closing and self.transport is not None:
+                self.transport.close()  # QUIT: hang up once its reply is written
 
     def execute(self, argv: list[bytes]) -> Reply:
         """One command for this client, with the connection-level checks first."""
         if not self.authenticated and argv[0].lower() not in _NO_AUTH_NEEDED:
-            return NOAUTH
+            return self._refuse_unauthenticated(argv)
         if (self.channels or self.patterns) and self.session.resp == 2:
             name = argv[0].lower()
             if name not in _SUBSCRIBED_ALLOWED:
@@ -192,10 +217,25 @@ class Connection(asyncio.Protocol):
                     f"ERR Can't execute '{name.decode(errors='replace')}': only (P|S)SUBSCRIBE / "
                     "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
                 )
+            if name == b"ping" and len(argv) <= 2:
+                # A subscribed RESP2 client reads arrays only: Redis answers ["pong", arg].
+                return [b"pong", argv[1] if len(argv) == 2 else b""]
         try:
             return self.server.engine.execute(self.session, argv)
         except CommandError as error:
             return error
+
+    def _refuse_unauthenticated(self, argv: list[bytes]) -> Reply:
+        """NOAUTH, after the unknown-command and arity checks Redis makes first."""
+        cmd = self.server.engine.commands.get(argv[0].lower())
+        if cmd is None:
+            return CommandError(engine_errors.unknown_command(argv))
+        arity = cmd.arity
+        if (len(argv) != arity) if arity > 0 else (len(argv) < -arity):
+            return CommandError(engine_errors.wrong_arity(argv[0]))
+        if cmd.name == "exec":  # Redis refuses EXEC as execCommandAbort words it
+            return CommandError(engine_errors.exec_abort_because(NOAUTH.message))
+        return NOAUTH
 
     # -- blocking ------------------------------------------------------------
 
@@ -225,8 +265,7 @@ class Connection(asyncio.Protocol):
             return
         self._out.append(encode_reply(reply, self.session.resp))
         self._flush()
-        if self._pending or self.parser.buffered:
-            self._process()
+        self._process()  # the rest of the pipeline, or a broken frame after the command
 
     # -- output --------------------------------------------------------------
 

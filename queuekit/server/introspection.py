@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from queuekit import __version__
 from queuekit.engine import errors
@@ -19,7 +19,9 @@ from queuekit.engine.commands.server import SECTIONS
 from queuekit.engine.errors import CommandError
 from queuekit.engine.glob import glob_match
 from queuekit.engine.replies import OK, Reply, Status, Verbatim
+from queuekit.server.commands import check_subcommand_arity
 from queuekit.server.config import ServerConfig, parse_setting
+from queuekit.server.syntax import syntax_arguments
 
 if TYPE_CHECKING:
     from queuekit.engine.engine import Engine
@@ -159,19 +161,21 @@ def config(engine: Engine, session: Session, argv: Sequence[bytes]) -> Reply:
     """CONFIG subcommand [argument ...]"""
     server = _server(session)
     sub = argv[1].lower()
-    if sub == b"get" and len(argv) >= 3:
+    arity = _CONFIG_ARITY.get(sub)
+    if arity is None:
+        raise CommandError(errors.unknown_subcommand(argv[1], "CONFIG"))
+    check_subcommand_arity("config", argv, arity)
+    if sub == b"get":
         return _config_get(server, argv[2:])
-    if sub == b"set" and len(argv) >= 4 and len(argv) % 2 == 0:
+    if sub == b"set":
+        if len(argv) % 2:
+            raise CommandError(errors.SYNTAX)
         return _config_set(server, argv[2:])
-    if sub == b"resetstat" and len(argv) == 2:
-        server.engine.commands_processed = 0
-        return OK
-    if sub in (b"get", b"set", b"resetstat"):
-        raise CommandError(
-            f"ERR unknown subcommand or wrong number of arguments for '{sub.decode()}'. "
-            "Try CONFIG HELP."
-        )
-    raise CommandError(errors.unknown_subcommand(argv[1], "CONFIG"))
+    server.engine.commands_processed = 0
+    return OK
+
+
+_CONFIG_ARITY = {b"get": -3, b"set": -4, b"resetstat": 2}
 
 
 def _config_get(server: Server, patterns: Sequence[bytes]) -> Reply:
@@ -280,7 +284,19 @@ def command_docs(cmd: Command) -> Reply:
         b"summary": syntax.encode(),
         b"since": b"1.0.0",
         b"group": _GROUP_BY_MODULE.get(_module(cmd), "generic").encode(),
+        b"arguments": _as_reply(syntax_arguments(syntax)),
     }
+
+
+def _as_reply(value: Any) -> Reply:
+    """Text as bulk strings, all the way down (the encoder speaks bytes)."""
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, dict):
+        return {key.encode(): _as_reply(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_reply(item) for item in value]
+    return value
 
 
 def _unique_commands(engine: Engine) -> list[Command]:
@@ -293,7 +309,9 @@ def command_(engine: Engine, session: Session, argv: Sequence[bytes]) -> Reply:
     if len(argv) == 1:
         return [command_info(cmd) for cmd in every]
     sub = argv[1].lower()
-    if sub == b"count" and len(argv) == 2:
+    if sub in _COMMAND_ARITY:
+        check_subcommand_arity("command", argv, _COMMAND_ARITY[sub])
+    if sub == b"count":
         return len(every)
     if sub == b"list":
         return [cmd.name.encode() for cmd in every]
@@ -310,6 +328,9 @@ def command_(engine: Engine, session: Session, argv: Sequence[bytes]) -> Reply:
         )
         return {cmd.name.encode(): command_docs(cmd) for cmd in chosen}
     raise CommandError(errors.unknown_subcommand(argv[1], "COMMAND"))
+
+
+_COMMAND_ARITY = {b"count": 2, b"list": -2, b"info": -2, b"docs": -2}
 
 
 def _info_or_none(engine: Engine, name: bytes) -> Reply:
