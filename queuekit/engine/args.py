@@ -123,3 +123,19 @@ def pairs(argv: Sequence[bytes], start: int) -> list[tuple[bytes, bytes]]:
     """argv[start:] as (a, b) pairs; the caller has checked the count is even."""
     rest = argv[start:]
     return list(zip(rest[0::2], rest[1::2], strict=True))
+
+
+def index_span(size: int, start: int, end: int) -> tuple[int, int]:
+    """Redis's inclusive start..end, negative from the tail, as a half-open [lo, hi).
+
+    The normalisation LRANGE, LTRIM and ZRANGE share: out-of-range ends are
+    clamped, and an empty selection is (0, 0).
+    """
+    if start < 0:
+        start += size
+    if end < 0:
+        end += size
+    start = max(start, 0)
+    if start > end or start >= size:
+        return 0, 0
+    return start, min(end, size - 1) + 1

@@ -28,7 +28,13 @@ from collections.abc import Sequence
 from itertools import islice
 
 from queuekit.engine import errors
-from queuekit.engine.args import INT64_MIN, parse_count, parse_int, parse_timeout_ms
+from queuekit.engine.args import (
+    INT64_MIN,
+    index_span,
+    parse_count,
+    parse_int,
+    parse_timeout_ms,
+)
 from queuekit.engine.command import NO_KEYS, ONE_KEY, command
 from queuekit.engine.db import Database
 from queuekit.engine.errors import CommandError
@@ -213,16 +219,10 @@ def llen(db: Database, argv: Sequence[bytes]) -> Reply:
 def list_range(items: deque[bytes], start: int, end: int) -> list[bytes]:
     """Elements start..end inclusive, negative indexes from the tail (addListRangeReply)."""
     size = len(items)
-    if start < 0:
-        start += size
-    if end < 0:
-        end += size
-    if start < 0:
-        start = 0
-    if start > end or start >= size:
+    start, stop = index_span(size, start, end)
+    if start == stop:
         return []
-    if end >= size:
-        end = size - 1
+    end = stop - 1
     if size - start < end:  # nearer the tail: walk from there, as Redis does
         part = list(islice(reversed(items), size - 1 - end, size - start))
         part.reverse()
@@ -422,16 +422,8 @@ def ltrim(db: Database, argv: Sequence[bytes]) -> Reply:
     if items is None:
         return OK
     size = len(items)
-    if start < 0:
-        start += size
-    if end < 0:
-        end += size
-    if start < 0:
-        start = 0
-    if start > end or start >= size:
-        head, tail = size, 0
-    else:
-        head, tail = start, size - 1 - min(end, size - 1)
+    start, stop = index_span(size, start, end)
+    head, tail = (size, 0) if start == stop else (start, size - stop)
     db.used_memory -= trim(items, head, tail)
     db.modified(key)  # Redis signals even when nothing was cut
     db.delete_if_empty(key, items)

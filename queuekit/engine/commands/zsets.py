@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from queuekit.engine import errors
 from queuekit.engine.args import (
     INT64_MAX,
+    index_span,
     parse_count,
     parse_double,
     parse_int,
@@ -308,17 +309,10 @@ def parse_range_query(
 
 def rank_span(size: int, start: int, end: int, *, reverse: bool = False) -> tuple[int, int]:
     """Ranks [start, stop) for ZRANGE's inclusive, possibly negative indexes."""
-    if start < 0:
-        start += size
-    if end < 0:
-        end += size
-    start = max(start, 0)
-    if start > end or start >= size:
-        return 0, 0
-    end = min(end, size - 1)
-    if reverse:
-        return size - 1 - end, size - start
-    return start, end + 1
+    start, stop = index_span(size, start, end)
+    if reverse and start != stop:
+        return size - stop, size - start
+    return start, stop
 
 
 def range_entries(zs: ZSet, query: RangeQuery) -> Entries:
