@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 from collections import deque
 from collections.abc import Sequence
+from typing import NoReturn
 
 from queuekit.engine import errors
 from queuekit.engine.clock import Clock, SystemClock
@@ -124,9 +125,9 @@ class Engine:
         cmd = self.commands.get(argv[0].lower())
         if cmd is None:
             self._reject(session, errors.unknown_command(argv))
-        return cmd  # type: ignore[return-value]
+        return cmd
 
-    def _reject(self, session: Session, message: str, cmd: Command | None = None) -> None:
+    def _reject(self, session: Session, message: str, cmd: Command | None = None) -> NoReturn:
         """Refuse a command; inside MULTI the refusal also dooms the EXEC.
 
         A refused EXEC itself ends the transaction at once, as Redis's

@@ -19,7 +19,7 @@ from queuekit.engine.commands.server import SECTIONS
 from queuekit.engine.errors import CommandError
 from queuekit.engine.glob import glob_match
 from queuekit.engine.replies import OK, Reply, Status, Verbatim
-from queuekit.server.commands import check_subcommand_arity
+from queuekit.server.commands import check_subcommand_arity, connection_of
 from queuekit.server.config import ServerConfig, parse_setting
 from queuekit.server.syntax import syntax_arguments
 
@@ -33,7 +33,7 @@ REDIS_COMPATIBLE_VERSION = "7.0.15"
 
 
 def _server(session: Session) -> Server:
-    return session.client.server  # type: ignore[attr-defined, no-any-return]
+    return connection_of(session).server
 
 
 # -- INFO -------------------------------------------------------------------------
