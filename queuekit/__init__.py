@@ -9,36 +9,78 @@ from queuekit.engine.engine import Engine
 from queuekit.errors import (
     BusyError,
     ExecAbortError,
+    InvalidOptionError,
+    JobFailedError,
+    MalformedPayloadError,
     NoAuthError,
     OutOfMemoryError,
+    PayloadTooLargeError,
     QueuekitError,
     ResponseError,
+    ResultTimeoutError,
     UsageError,
     WatchError,
     WrongTypeError,
 )
+from queuekit.jobs import (
+    AsyncJob,
+    AsyncJobClient,
+    Job,
+    JobClient,
+    JobSettings,
+    JobStatus,
+    Task,
+    TaskOptions,
+    TaskSet,
+    call,
+    enqueue,
+)
 
 __version__ = "0.1.0"
 
+# The public API, one group per concern (each group sorted, as ruff wants).
 __all__ = [
+    # Stores and clients
     "AsyncMemoryClient",
-    "BusyError",
-    "Engine",
-    "ExecAbortError",
-    "FakeClock",
     "MemoryClient",
     "MemoryStore",
+    "connect",
+    "connect_async",
+]
+__all__ += [
+    # Engine and time
+    "Engine",
+    "FakeClock",
+    "SystemClock",
+]
+__all__ += [
+    # Jobs
+    "AsyncJob",
+    "AsyncJobClient",
+    "Job",
+    "JobClient",
+    "JobSettings",
+    "JobStatus",
+    "Task",
+    "TaskOptions",
+    "TaskSet",
+    "call",
+    "enqueue",
+]
+__all__ += [
+    # Errors
+    "BusyError",
+    "ExecAbortError",
+    "InvalidOptionError",
+    "JobFailedError",
+    "MalformedPayloadError",
     "NoAuthError",
     "OutOfMemoryError",
-    # Errors
+    "PayloadTooLargeError",
     "QueuekitError",
     "ResponseError",
-    # Time
-    "SystemClock",
+    "ResultTimeoutError",
     "UsageError",
     "WatchError",
     "WrongTypeError",
-    # Stores and clients
-    "connect",
-    "connect_async",
 ]

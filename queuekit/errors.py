@@ -9,7 +9,12 @@
     │   └── BusyError              the store cannot take the command now
     ├── WatchError                 EXEC aborted: a WATCHed key changed
     ├── StoreConnectionError       the store cannot be reached, or the connection broke
-    └── UsageError                 the API was used in a way it cannot honour
+    ├── UsageError                 the API was used in a way it cannot honour
+    ├── InvalidOptionError         a task option, enqueue option or queue name is bad (ValueError)
+    ├── PayloadTooLargeError       an encoded job is over the payload limit (ValueError)
+    ├── MalformedPayloadError      bytes in the store are not a job envelope or result
+    ├── JobFailedError             job.result(): the job raised
+    └── ResultTimeoutError         job.result(): no result in time (TimeoutError)
 
 A reply's error text is kept whole in `message`, so nothing Redis said is lost.
 """
@@ -69,6 +74,39 @@ class StoreConnectionError(QueuekitError, ConnectionError):
 
 class UsageError(QueuekitError):
     """Raised when the API is called in a way it cannot honour; the message says how."""
+
+
+class InvalidOptionError(QueuekitError, ValueError):
+    """Raised when a task option, an enqueue option or a queue name is malformed or out of range."""
+
+
+class PayloadTooLargeError(QueuekitError, ValueError):
+    """Raised when an encoded job is larger than the payload limit; nothing is enqueued."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"job payload is {size} bytes, over the limit of {limit} bytes "
+            "(JobSettings.max_payload_bytes, QUEUEKIT_MAX_PAYLOAD_BYTES)"
+        )
+        self.size = size
+        self.limit = limit
+
+
+class MalformedPayloadError(QueuekitError):
+    """Raised when bytes read from the store are not a job envelope or a job result."""
+
+
+class JobFailedError(QueuekitError):
+    """Raised by `job.result()` when the job ran and raised; `error` is what the worker recorded."""
+
+    def __init__(self, job_id: str, error: str) -> None:
+        super().__init__(f"job {job_id} failed: {error}")
+        self.job_id = job_id
+        self.error = error
+
+
+class ResultTimeoutError(QueuekitError, TimeoutError):
+    """Raised when `job.result(timeout)` sees no result within `timeout` seconds."""
 
 
 _BY_PREFIX: dict[str, type[ResponseError]] = {

@@ -1,0 +1,97 @@
+"""Every key name the job layer uses, and nothing else.
+
+A queue's keys all carry the queue's hash tag, `qk:{<queue>}:...`, so a queue
+lives in one Redis Cluster slot and every multi-key command and transaction
+of the job layer stays inside one slot:
+
+    qk:{<queue>}:ready:<p>        list per priority level p (0 = high); LPUSH payloads,
+                                  a worker BRPOPs the levels in order: strict priority
+    qk:{<queue>}:job:<id>         hash per job: status, task, enqueued_at, attempt,
+                                  priority, dedup; the payload while the job is scheduled
+    qk:{<queue>}:scheduled        sorted set: member = job id, score = due time (Unix ms)
+    qk:{<queue>}:dedup            set of dedup keys held until released
+    qk:{<queue>}:dedup:<key>      string with a PX window (windowed dedup)
+    qk:{<queue>}:result:<id>      one-element list holding the result, with a TTL
+    qk:{<queue>}:stats            hash of counters: enqueued, deduplicated, ...
+    qk:queues                     set of queue names: the only key without a tag
+
+Rules:
+1. Key names are built here only; other modules ask for them.
+2. A queue name is validated once, on the way in (`queue_keys`): non-empty,
+   at most QUEUE_NAME_MAX_BYTES bytes of UTF-8, no '{' or '}' (which would
+   move the hash tag).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from queuekit.errors import InvalidOptionError
+
+PREFIX = b"qk"
+QUEUES = b"qk:queues"
+DEFAULT_QUEUE = "default"
+QUEUE_NAME_MAX_BYTES = 200  # keys stay short; Redis allows far more
+
+# Priority levels within a queue, highest first: a worker BRPOPs them in this order.
+HIGH = 0
+DEFAULT_PRIORITY = 1
+LOW = 2
+PRIORITY_LEVELS = 3
+PRIORITY_NAMES = {"high": HIGH, "default": DEFAULT_PRIORITY, "low": LOW}
+
+
+def validate_queue(name: object) -> str:
+    """`name` if it is a usable queue name, else InvalidOptionError saying why."""
+    if not isinstance(name, str):
+        raise InvalidOptionError(f"queue name {name!r} must be a str, not {type(name).__name__}")
+    if not name:
+        raise InvalidOptionError("queue name '' is empty; give a non-empty name")
+    if "{" in name or "}" in name:
+        raise InvalidOptionError(
+            f"queue name {name!r} contains '{{' or '}}', "
+            "which would move its Redis Cluster hash tag"
+        )
+    size = len(name.encode())
+    if size > QUEUE_NAME_MAX_BYTES:
+        raise InvalidOptionError(
+            f"queue name {name[:40]!r}... is {size} bytes, over the limit of "
+            f"{QUEUE_NAME_MAX_BYTES} bytes"
+        )
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class QueueKeys:
+    """The key names of one queue; get them through `queue_keys(name)`."""
+
+    queue: str
+    tag: bytes  # b"qk:{<queue>}:"
+    ready: tuple[bytes, ...]  # one list per priority level, highest first
+    scheduled: bytes
+    dedup: bytes
+    stats: bytes
+
+    def job(self, job_id: str) -> bytes:
+        return self.tag + b"job:" + job_id.encode()
+
+    def result(self, job_id: str) -> bytes:
+        return self.tag + b"result:" + job_id.encode()
+
+    def dedup_window(self, dedup_key: str) -> bytes:
+        return self.tag + b"dedup:" + dedup_key.encode()
+
+
+@functools.lru_cache(maxsize=1024)
+def queue_keys(queue: str) -> QueueKeys:
+    """The keys of `queue`, validating its name (cached: a hot path of enqueue)."""
+    tag = PREFIX + b":{" + validate_queue(queue).encode() + b"}:"
+    return QueueKeys(
+        queue=queue,
+        tag=tag,
+        ready=tuple(tag + b"ready:" + str(level).encode() for level in range(PRIORITY_LEVELS)),
+        scheduled=tag + b"scheduled",
+        dedup=tag + b"dedup",
+        stats=tag + b"stats",
+    )

@@ -1,0 +1,193 @@
+"""Optimistic transactions (WATCH, read, MULTI/EXEC, retry) written once for sync and async.
+
+A job operation that must check before it writes (a dedup key, a fixed job
+id, cancel) is a *plan*: a generator that yields commands and receives their
+replies, sans-IO in the manner of h11, so the same plan runs on every client:
+
+    def plan() -> Plan:
+        yield (b"WATCH", key)              # WATCH first, more WATCHes may follow
+        exists = yield (b"EXISTS", key)    # reads run at once, on the same connection
+        if exists:
+            return None                    # nothing to do: the runner UNWATCHes
+        return [(b"SET", key, b"1")]       # the body: run in MULTI/EXEC
+
+The runner sends each yielded command on one pinned connection, then the body
+in MULTI/EXEC; if a watched key changed, EXEC runs nothing and the runner
+starts the plan again from the top (up to MAX_ATTEMPTS), so of many
+concurrent writers exactly one wins per key. `run_plan` returns the body that
+ran, or None if the plan declined. Every key a plan touches must share one
+hash tag (WATCH and MULTI are per slot on a Redis Cluster).
+
+The body's replies are checked: an error inside EXEC (WRONGTYPE...) raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Sequence
+from typing import Any
+
+from queuekit.client.encoding import encode_command
+from queuekit.client.network import AsyncNetworkClient
+from queuekit.client.results import transaction_replies
+from queuekit.engine.errors import CommandError
+from queuekit.engine.replies import NULL_ARRAY
+from queuekit.errors import StoreConnectionError, WatchError, response_error
+from queuekit.resp.errors import ProtocolError
+
+Command = tuple[Any, ...]
+Body = list[Command]
+Plan = Generator[Command, Any, Body | None]
+PlanFactory = Callable[[], Plan]
+
+MAX_ATTEMPTS = 1000  # WATCH retries before giving up; each loss means another writer won
+
+
+def _gave_up() -> WatchError:
+    return WatchError(
+        f"gave up after {MAX_ATTEMPTS} attempts: the watched keys kept changing before EXEC"
+    )
+
+
+def check_replies(replies: Sequence[Any]) -> list[Any]:
+    """EXEC's replies, raising the first error reply among them."""
+    for reply in replies:
+        if isinstance(reply, CommandError):
+            raise response_error(reply.message)
+        if isinstance(reply, Exception):
+            raise reply
+    return list(replies)
+
+
+def run_body(client: Any, body: Body) -> list[Any]:
+    """Run `body` in one MULTI/EXEC (one round trip)."""
+    pipe = client.pipeline(transaction=True)
+    for argv in body:
+        pipe.execute_command(*argv)
+    return check_replies(pipe.execute())
+
+
+def run_plan(client: Any, factory: PlanFactory) -> Body | None:
+    """Run a plan on a synchronous client (see the module docstring)."""
+    for _ in range(MAX_ATTEMPTS):
+        with client.pipeline(transaction=True) as pipe:
+            plan = factory()
+            body = _drive(plan, pipe)
+            if body is None:
+                return None
+            pipe.multi()
+            for argv in body:
+                pipe.execute_command(*argv)
+            try:
+                check_replies(pipe.execute())
+            except WatchError:
+                continue
+            return body
+    raise _gave_up()
+
+
+def _drive(plan: Plan, pipe: Any) -> Body | None:
+    """Feed the plan the replies of its reads until it returns its body."""
+    argv = next(plan)
+    if argv[0] != b"WATCH":
+        raise RuntimeError(f"a plan starts with WATCH, not {argv[0]!r}")
+    pipe.watch(*argv[1:])  # later commands, WATCH included, run at once
+    reply: Any = None
+    try:
+        while True:
+            argv = plan.send(reply)
+            reply = pipe.execute_command(*argv)
+    except StopIteration as stop:
+        result: Body | None = stop.value
+        return result
+
+
+# -- asyncio ------------------------------------------------------------------------
+
+
+async def run_body_async(client: Any, body: Body) -> list[Any]:
+    """Run `body` in one MULTI/EXEC on an async client."""
+    pipe = client.pipeline(transaction=True)
+    for argv in body:
+        pipe.execute_command(*argv)
+    return check_replies(await pipe.execute())
+
+
+async def run_plan_async(client: Any, factory: PlanFactory) -> Body | None:
+    """Run a plan on an async client (see the module docstring)."""
+    if isinstance(client, AsyncNetworkClient):
+        return await _run_plan_network(client, factory)
+    for _ in range(MAX_ATTEMPTS):
+        pipe = client.pipeline(transaction=True)
+        try:
+            body = await _drive_async(factory(), pipe)
+            if body is None:
+                return None
+            pipe.multi()
+            for argv in body:
+                pipe.execute_command(*argv)
+            try:
+                check_replies(await pipe.execute())
+            except WatchError:
+                continue
+            return body
+        finally:
+            await pipe.reset()
+    raise _gave_up()
+
+
+async def _drive_async(plan: Plan, pipe: Any) -> Body | None:
+    argv = next(plan)
+    if argv[0] != b"WATCH":
+        raise RuntimeError(f"a plan starts with WATCH, not {argv[0]!r}")
+    await pipe.watch(*argv[1:])
+    reply: Any = None
+    try:
+        while True:
+            argv = plan.send(reply)
+            reply = await pipe.execute_command(*argv)
+    except StopIteration as stop:
+        result: Body | None = stop.value
+        return result
+
+
+async def _run_plan_network(client: AsyncNetworkClient, factory: PlanFactory) -> Body | None:
+    """The async network pipeline has no watch(), so plans pin a pooled connection here."""
+    conn = await client.pool.acquire()
+    try:
+        outcome = await _attempts_on(conn, factory)
+    except (OSError, ProtocolError, TimeoutError) as error:
+        await client.pool.discard(conn)
+        raise StoreConnectionError(f"connection broke during a transaction: {error}") from error
+    except BaseException:
+        await client.pool.discard(conn)
+        raise
+    await client.pool.release(conn)
+    return outcome
+
+
+async def _attempts_on(conn: Any, factory: PlanFactory) -> Body | None:
+    async def call(argv: Command) -> Any:
+        (reply,) = await conn.call_many([encode_command(argv)])
+        if isinstance(reply, CommandError):
+            raise response_error(reply.message)
+        return None if reply is NULL_ARRAY else reply
+
+    for _ in range(MAX_ATTEMPTS):
+        plan = factory()
+        argv = next(plan)
+        try:
+            while True:
+                argv = plan.send(await call(argv))
+        except StopIteration as stop:
+            body: Body | None = stop.value
+        if body is None:
+            await call((b"UNWATCH",))
+            return None
+        encoded = [encode_command(argv) for argv in body]
+        replies = await conn.call_many([(b"MULTI",), *encoded, (b"EXEC",)])
+        try:
+            check_replies(transaction_replies(encoded, replies[1:-1], replies[-1]))
+        except WatchError:
+            continue
+        return body
+    raise _gave_up()
