@@ -543,30 +543,96 @@ class AsyncNetworkClient(Commands):
 
 
 class AsyncNetworkPipeline(Commands):
-    """Buffered commands for the asyncio client; `await pipe.execute()` runs them."""
+    """Buffered commands for the asyncio client; `await pipe.execute()` runs them.
+
+    As the sync pipeline: `await pipe.watch(...)` pins a connection and runs
+    commands at once (awaited) until `multi()`; EXEC then raises WatchError if
+    a watched key changed.
+    """
 
     def __init__(self, client: AsyncNetworkClient, *, transaction: bool) -> None:
         self.client = client
         self.transaction = transaction
         self._buffer: list[tuple[bytes, ...]] = []
+        self._pinned: AsyncConnection | None = None
+        self._immediate = False
 
     def execute_command(self, *args: Any) -> Any:
-        self._buffer.append(encode_command(args))
+        argv = encode_command(args)
+        if self._immediate:
+            return self._immediate_call(argv)
+        self._buffer.append(argv)
         return self
 
+    async def _immediate_call(self, argv: tuple[bytes, ...]) -> Any:
+        return _result((await self._pinned_call([argv]))[0])
+
+    async def _pinned_call(self, commands: Sequence[Sequence[bytes]]) -> list[Reply]:
+        if self._pinned is None:
+            self._pinned = await self.client.pool.acquire()
+        try:
+            return await self._pinned.call_many(commands)
+        except (OSError, ProtocolError, TimeoutError) as error:
+            await self.client.pool.discard(self._pinned)
+            self._pinned = None
+            raise StoreConnectionError(f"connection broke during a transaction: {error}") from error
+
+    async def watch(self, *keys: Any) -> None:
+        if self._buffer:
+            raise UsageError("call watch() before buffering commands in a pipeline")
+        _result((await self._pinned_call([encode_command((b"WATCH", *keys))]))[0])
+        self._immediate = True
+
+    async def unwatch(self) -> None:
+        if self._pinned is not None:
+            await self._pinned_call([(b"UNWATCH",)])
+
+    def multi(self) -> None:
+        if not self._immediate:
+            raise UsageError("multi() follows watch(); a plain pipeline buffers already")
+        self._immediate = False
+
     async def execute(self, *args: Any, raise_on_error: bool = True) -> Any:
+        """With arguments, buffer one command (or run it, after `watch`);
+        without, run the buffer and return the replies."""
         if args:
-            return self.execute_command(*args)
+            result = self.execute_command(*args)
+            return result if result is self else await result
         commands, self._buffer = self._buffer, []
-        if not commands:
-            return []
-        if self.transaction:
-            wrapped = [(b"MULTI",), *commands, (b"EXEC",)]
-            replies = await self.client.call(wrapped)
-            replies = transaction_replies(commands, replies[1:-1], replies[-1])
-        else:
-            replies = await self.client.call(commands)
+        self._immediate = False
+        try:
+            replies = await self._run(commands)
+        finally:
+            await self._unpin()
         return pipeline_results(replies, raise_on_error=raise_on_error)
+
+    async def _run(self, commands: list[tuple[bytes, ...]]) -> list[Reply]:
+        if not commands:
+            if self._pinned is not None:
+                await self._pinned_call([(b"UNWATCH",)])
+            return []
+        if not self.transaction:
+            return await self.client.call(commands)
+        wrapped = [(b"MULTI",), *commands, (b"EXEC",)]
+        if self._pinned is not None:
+            replies = await self._pinned_call(wrapped)
+        else:
+            replies = await self.client.call(wrapped)
+        return transaction_replies(commands, replies[1:-1], replies[-1])
+
+    async def reset(self) -> None:
+        """Forget the buffer and any WATCH; the pipeline can be used again."""
+        self._buffer.clear()
+        self._immediate = False
+        if self._pinned is not None:
+            with contextlib.suppress(StoreConnectionError):
+                await self.unwatch()
+            await self._unpin()
+
+    async def _unpin(self) -> None:
+        if self._pinned is not None:
+            await self.client.pool.release(self._pinned)
+            self._pinned = None
 
     def __len__(self) -> int:
         return len(self._buffer)
@@ -575,4 +641,4 @@ class AsyncNetworkPipeline(Commands):
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        self._buffer.clear()
+        await self.reset()

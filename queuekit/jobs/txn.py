@@ -26,13 +26,8 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
-from queuekit.client.encoding import encode_command
-from queuekit.client.network import AsyncNetworkClient
-from queuekit.client.results import transaction_replies
 from queuekit.engine.errors import CommandError
-from queuekit.engine.replies import NULL_ARRAY
-from queuekit.errors import StoreConnectionError, WatchError, response_error
-from queuekit.resp.errors import ProtocolError
+from queuekit.errors import WatchError, response_error
 
 Command = tuple[Any, ...]
 Body = list[Command]
@@ -114,8 +109,6 @@ async def run_body_async(client: Any, body: Body) -> list[Any]:
 
 async def run_plan_async(client: Any, factory: PlanFactory) -> Body | None:
     """Run a plan on an async client (see the module docstring)."""
-    if isinstance(client, AsyncNetworkClient):
-        return await _run_plan_network(client, factory)
     for _ in range(MAX_ATTEMPTS):
         pipe = client.pipeline(transaction=True)
         try:
@@ -148,46 +141,3 @@ async def _drive_async(plan: Plan, pipe: Any) -> Body | None:
     except StopIteration as stop:
         result: Body | None = stop.value
         return result
-
-
-async def _run_plan_network(client: AsyncNetworkClient, factory: PlanFactory) -> Body | None:
-    """The async network pipeline has no watch(), so plans pin a pooled connection here."""
-    conn = await client.pool.acquire()
-    try:
-        outcome = await _attempts_on(conn, factory)
-    except (OSError, ProtocolError, TimeoutError) as error:
-        await client.pool.discard(conn)
-        raise StoreConnectionError(f"connection broke during a transaction: {error}") from error
-    except BaseException:
-        await client.pool.discard(conn)
-        raise
-    await client.pool.release(conn)
-    return outcome
-
-
-async def _attempts_on(conn: Any, factory: PlanFactory) -> Body | None:
-    async def call(argv: Command) -> Any:
-        (reply,) = await conn.call_many([encode_command(argv)])
-        if isinstance(reply, CommandError):
-            raise response_error(reply.message)
-        return None if reply is NULL_ARRAY else reply
-
-    for _ in range(MAX_ATTEMPTS):
-        plan = factory()
-        argv = next(plan)
-        try:
-            while True:
-                argv = plan.send(await call(argv))
-        except StopIteration as stop:
-            body: Body | None = stop.value
-        if body is None:
-            await call((b"UNWATCH",))
-            return None
-        encoded = [encode_command(argv) for argv in body]
-        replies = await conn.call_many([(b"MULTI",), *encoded, (b"EXEC",)])
-        try:
-            check_replies(transaction_replies(encoded, replies[1:-1], replies[-1]))
-        except WatchError:
-            continue
-        return body
-    raise _gave_up()

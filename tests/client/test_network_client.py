@@ -213,6 +213,33 @@ def test_async_client_tour_pipeline_and_watch(url: str) -> None:
     asyncio.run(scenario())
 
 
+def test_async_pipeline_watch_conflict_raises_watch_error(url: str) -> None:
+    """The asyncio pipeline's watch/multi work as the sync one's: a conflict runs nothing."""
+
+    async def scenario() -> None:
+        async with (
+            AsyncNetworkClient(parse_url(url)) as client,
+            AsyncNetworkClient(parse_url(url)) as other,
+        ):
+            await client.execute("SET", "balance", "10")
+            async with client.pipeline() as pipe:
+                await pipe.watch("balance")
+                assert await pipe.get("balance") == b"10"
+                await other.execute("SET", "balance", "99")
+                pipe.multi()
+                pipe.set("balance", "11")
+                with pytest.raises(WatchError):
+                    await pipe.execute()
+            async with client.pipeline() as pipe:  # no conflict this time
+                await pipe.watch("balance")
+                pipe.multi()
+                pipe.incr("balance")
+                assert await pipe.execute() == [100]
+            assert await client.execute("GET", "balance") == b"100"
+
+    asyncio.run(scenario())
+
+
 # -- addresses --------------------------------------------------------------------------
 
 
