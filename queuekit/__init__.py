@@ -23,15 +23,19 @@ from queuekit.errors import (
     WrongTypeError,
 )
 from queuekit.jobs import (
+    AsyncFailedJobs,
     AsyncJob,
     AsyncJobClient,
+    FailedJobs,
     Job,
     JobClient,
     JobSettings,
     JobStatus,
+    Retry,
     Task,
     TaskOptions,
     TaskSet,
+    Worker,
     call,
     enqueue,
 )
@@ -55,15 +59,19 @@ __all__ += [
 ]
 __all__ += [
     # Jobs
+    "AsyncFailedJobs",
     "AsyncJob",
     "AsyncJobClient",
+    "FailedJobs",
     "Job",
     "JobClient",
     "JobSettings",
     "JobStatus",
+    "Retry",
     "Task",
     "TaskOptions",
     "TaskSet",
+    "Worker",
     "call",
     "enqueue",
 ]

@@ -125,6 +125,23 @@ def decode(data: bytes) -> Envelope:
     return Envelope(**values)
 
 
+def recover_id(data: bytes) -> str | None:
+    """The job id at the head of a payload `decode` refused, if one can be read (rule 2).
+
+    Reads only the map header and the first entry, so a payload damaged
+    further on still names its job; None for anything else.
+    """
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=len(data) + 1)
+    try:
+        unpacker.feed(data)
+        if unpacker.read_map_header() < 1 or unpacker.unpack() != "i":
+            return None
+        job_id = unpacker.unpack()
+    except Exception:  # garbage of any kind: no id to recover
+        return None
+    return job_id if isinstance(job_id, str) and job_id else None
+
+
 def _unpack(data: bytes, what: str) -> Any:
     try:
         return msgpack.unpackb(data, raw=False, strict_map_key=False, use_list=True)

@@ -9,10 +9,13 @@ of the job layer stays inside one slot:
     qk:{<queue>}:job:<id>         hash per job: status, task, enqueued_at, attempt,
                                   priority, dedup; the payload while the job is scheduled
     qk:{<queue>}:scheduled        sorted set: member = job id, score = due time (Unix ms)
+    qk:{<queue>}:failed           sorted set: member = job id, score = failure time (Unix ms),
+                                  bounded (failed.py); details in the job hash
     qk:{<queue>}:dedup            set of dedup keys held until released
     qk:{<queue>}:dedup:<key>      string with a PX window (windowed dedup)
     qk:{<queue>}:result:<id>      one-element list holding the result, with a TTL
     qk:{<queue>}:stats            hash of counters: enqueued, deduplicated, ...
+    qk:{<queue>}:rate:<task>:<w>  string counting starts of a task in rate window w (ratelimit.py)
     qk:queues                     set of queue names: the only key without a tag
 
 Rules:
@@ -70,6 +73,7 @@ class QueueKeys:
     tag: bytes  # b"qk:{<queue>}:"
     ready: tuple[bytes, ...]  # one list per priority level, highest first
     scheduled: bytes
+    failed: bytes
     dedup: bytes
     stats: bytes
 
@@ -82,6 +86,9 @@ class QueueKeys:
     def dedup_window(self, dedup_key: str) -> bytes:
         return self.tag + b"dedup:" + dedup_key.encode()
 
+    def rate(self, task: str, window: int) -> bytes:
+        return self.tag + b"rate:" + task.encode() + b":" + str(window).encode()
+
 
 @functools.lru_cache(maxsize=1024)
 def queue_keys(queue: str) -> QueueKeys:
@@ -92,6 +99,7 @@ def queue_keys(queue: str) -> QueueKeys:
         tag=tag,
         ready=tuple(tag + b"ready:" + str(level).encode() for level in range(PRIORITY_LEVELS)),
         scheduled=tag + b"scheduled",
+        failed=tag + b"failed",
         dedup=tag + b"dedup",
         stats=tag + b"stats",
     )

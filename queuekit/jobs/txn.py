@@ -11,6 +11,10 @@ replies, sans-IO in the manner of h11, so the same plan runs on every client:
             return None                    # nothing to do: the runner UNWATCHes
         return [(b"SET", key, b"1")]       # the body: run in MULTI/EXEC
 
+A plan may also yield a list of read commands: the runner sends them in one
+pipeline (on another connection: plain reads, after the WATCH, so a change
+to a watched key still fails the EXEC) and sends back the list of replies.
+
 The runner sends each yielded command on one pinned connection, then the body
 in MULTI/EXEC; if a watched key changed, EXEC runs nothing and the runner
 starts the plan again from the top (up to MAX_ATTEMPTS), so of many
@@ -31,7 +35,8 @@ from queuekit.errors import WatchError, response_error
 
 Command = tuple[Any, ...]
 Body = list[Command]
-Plan = Generator[Command, Any, Body | None]
+Reads = list[Command]  # read commands a plan yields to have them pipelined
+Plan = Generator[Command | Reads, Any, Body | None]
 PlanFactory = Callable[[], Plan]
 
 MAX_ATTEMPTS = 1000  # WATCH retries before giving up; each loss means another writer won
@@ -66,7 +71,7 @@ def run_plan(client: Any, factory: PlanFactory) -> Body | None:
     for _ in range(MAX_ATTEMPTS):
         with client.pipeline(transaction=True) as pipe:
             plan = factory()
-            body = _drive(plan, pipe)
+            body = _drive(plan, pipe, client)
             if body is None:
                 return None
             pipe.multi()
@@ -80,7 +85,7 @@ def run_plan(client: Any, factory: PlanFactory) -> Body | None:
     raise _gave_up()
 
 
-def _drive(plan: Plan, pipe: Any) -> Body | None:
+def _drive(plan: Plan, pipe: Any, client: Any) -> Body | None:
     """Feed the plan the replies of its reads until it returns its body."""
     argv = next(plan)
     if argv[0] != b"WATCH":
@@ -90,10 +95,23 @@ def _drive(plan: Plan, pipe: Any) -> Body | None:
     try:
         while True:
             argv = plan.send(reply)
-            reply = pipe.execute_command(*argv)
+            if isinstance(argv, list):
+                reply = _pipelined(client, argv)
+            else:
+                reply = pipe.execute_command(*argv)
     except StopIteration as stop:
         result: Body | None = stop.value
         return result
+
+
+def _pipelined(client: Any, reads: Reads) -> list[Any]:
+    """The replies of `reads`, sent in one plain pipeline."""
+    if not reads:
+        return []
+    pipe = client.pipeline(transaction=False)
+    for argv in reads:
+        pipe.execute_command(*argv)
+    return list(pipe.execute())
 
 
 # -- asyncio ------------------------------------------------------------------------
@@ -112,7 +130,7 @@ async def run_plan_async(client: Any, factory: PlanFactory) -> Body | None:
     for _ in range(MAX_ATTEMPTS):
         pipe = client.pipeline(transaction=True)
         try:
-            body = await _drive_async(factory(), pipe)
+            body = await _drive_async(factory(), pipe, client)
             if body is None:
                 return None
             pipe.multi()
@@ -128,7 +146,7 @@ async def run_plan_async(client: Any, factory: PlanFactory) -> Body | None:
     raise _gave_up()
 
 
-async def _drive_async(plan: Plan, pipe: Any) -> Body | None:
+async def _drive_async(plan: Plan, pipe: Any, client: Any) -> Body | None:
     argv = next(plan)
     if argv[0] != b"WATCH":
         raise RuntimeError(f"a plan starts with WATCH, not {argv[0]!r}")
@@ -137,7 +155,20 @@ async def _drive_async(plan: Plan, pipe: Any) -> Body | None:
     try:
         while True:
             argv = plan.send(reply)
-            reply = await pipe.execute_command(*argv)
+            if isinstance(argv, list):
+                reply = await _pipelined_async(client, argv)
+            else:
+                reply = await pipe.execute_command(*argv)
     except StopIteration as stop:
         result: Body | None = stop.value
         return result
+
+
+async def _pipelined_async(client: Any, reads: Reads) -> list[Any]:
+    """_pipelined for async clients."""
+    if not reads:
+        return []
+    pipe = client.pipeline(transaction=False)
+    for argv in reads:
+        pipe.execute_command(*argv)
+    return list(await pipe.execute())

@@ -1,0 +1,370 @@
+"""One fetched job, from its payload to the writes of its outcome (sans-IO).
+
+`process(ctx, queue, payload)` is a generator in the manner of txn.py's
+plans: it yields what it needs and is sent the answer,
+
+    a command (tuple)    -> its reply
+    a body (list)        -> the replies of the body, run in one MULTI/EXEC
+    Invoke(task, ...)    -> a Ran: the driver ran the task (`run_sync` / `run_async`)
+
+and returns the job's Outcome. The sync and the async worker (worker.py)
+drive the same plan, so they behave the same on every store.
+
+Steps, for a payload popped from a ready list of `queue`:
+1. Decode. Undecodable: counted (stats `undecodable`) and, if the payload
+   still names its id, recorded as failed with the reason "undecodable".
+2. Find the task by name in the TaskSet. Unknown name: failed with the
+   reason "unknown task <name>"; nothing is imported or called.
+3. One MULTI: HMGET the job's status and dedup key, and (rate-limited tasks)
+   count the start in its window (ratelimit.py). A cancelled job is skipped,
+   not run. Over the limit: deferred to the window's end through the
+   scheduled set (payload in the job hash, status scheduled, stats
+   `rate_limited`); never dropped.
+4. HSET status running, started_at, worker.
+5. Run the task under its timeout (the job's `_timeout`, else the task's).
+6. The outcome, in one MULTI/EXEC inside the queue's hash tag:
+   - success: status succeeded; the result only if `_result_ttl` or the
+     task's result_ttl asks (job.result_body); stats `succeeded`.
+   - `Retry(delay)` raised, or an error with attempts left (attempt <
+     `_retries` or the task's retries): the envelope with attempt+1 goes back
+     to the scheduled set, due after the delay; status scheduled; stats `retried`.
+   - otherwise: an entry in the failed registry (failed.failure_body),
+     status failed, an error result if a result TTL asks; stats `failed`.
+   A job that finishes (succeeded or failed, not retried or deferred)
+   releases its dedup key when the policy is "finish" (the hash's `dedup`).
+
+Timeouts, exactly:
+- An async task is cancelled at the timeout (asyncio.timeout): the run is
+  a TimeoutError failure.
+- A sync task cannot be interrupted (it runs in the worker's thread, or a
+  pool thread under the async worker). It runs to its end; if that took
+  longer than the timeout (time.monotonic), whatever it returned or raised is
+  discarded and the run is a TimeoutError failure. It is never a success;
+  the side effects it made remain.
+Either way the failure is retried if attempts remain, else recorded as
+failed, and the stats count `timed_out` as well.
+
+Backoff: after the failure of attempt a (0 for the first run) the retry
+waits backoff * 2**a seconds, capped at MAX_BACKOFF_S, times (1 + JITTER * u)
+with u uniform in [0, 1): within [base, base * (1 + JITTER)].
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import enum
+import random
+import sys
+import time
+import traceback
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from queuekit.engine.clock import Clock
+from queuekit.errors import MalformedPayloadError
+from queuekit.jobs import ratelimit
+from queuekit.jobs.envelope import Envelope, decode, encode, recover_id
+from queuekit.jobs.failed import failure_body
+from queuekit.jobs.job import result_body
+from queuekit.jobs.keys import QueueKeys, queue_keys
+from queuekit.jobs.options import seconds
+from queuekit.jobs.tasks import Task, TaskSet
+from queuekit.jobs.txn import Body, Command
+
+log = structlog.get_logger(__name__)
+
+MAX_BACKOFF_S = 24 * 3600.0  # a day: past that a retry is no longer a retry
+JITTER = 0.25  # up to a quarter more, so retries of many jobs spread out
+
+
+class Retry(Exception):  # named for what the task asks, like arq's Retry
+    """Raised by a task to ask to run again after `delay` seconds (None: its backoff),
+    whatever its retry count."""
+
+    def __init__(self, delay: float | None = None) -> None:
+        self.delay = None if delay is None else seconds("Retry delay", delay, allow_zero=True)
+        super().__init__(f"retry requested after {self.delay} s")
+
+
+class Outcome(enum.Enum):
+    """What became of one fetched payload."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    RETRIED = "retried"
+    RATE_LIMITED = "rate_limited"
+    SKIPPED = "skipped"  # cancelled before it could run
+    UNDECODABLE = "undecodable"
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What `process` needs from its worker."""
+
+    tasks: TaskSet
+    clock: Clock
+    worker_id: str
+    rng: random.Random
+
+
+@dataclass(frozen=True, slots=True)
+class Invoke:
+    """A request to the driver: run `task` with the envelope's arguments."""
+
+    task: Task[Any, Any]
+    envelope: Envelope
+    timeout_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Ran:
+    """How a run went: its value, or the error it raised (or its timeout)."""
+
+    value: Any = None
+    error: Exception | None = None
+    traceback: str = ""
+    timed_out: bool = False
+    duration_s: float = 0.0
+
+
+JobPlan = Generator[Command | Body | Invoke, Any, Outcome]
+
+
+def backoff_s(base_s: float, attempt: int, rng: random.Random) -> float:
+    """The delay before retrying after attempt `attempt` failed (module docstring)."""
+    return min(MAX_BACKOFF_S, base_s * 2.0 ** min(attempt, 64)) * (1 + JITTER * rng.random())
+
+
+def _number(envelope: Envelope, name: str, default: Any) -> Any:
+    """A per-job option from the envelope, or the task's when absent or not a number."""
+    value = envelope.options.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return default
+    return value
+
+
+def process(ctx: Context, queue: str, payload: bytes) -> JobPlan:
+    """The plan for one payload popped from `queue` (module docstring, steps 1-6)."""
+    keys = queue_keys(queue)
+    try:
+        envelope = decode(payload)
+    except MalformedPayloadError as error:
+        return (yield from _undecodable(ctx, keys, payload, error))
+    task = ctx.tasks.get(envelope.task)
+    limit = task.options.limit if task is not None else None
+    window = ratelimit.window(queue, envelope.task, limit, ctx.clock.now_ms()) if limit else None
+    job = keys.job(envelope.id)
+    replies = yield [(b"HMGET", job, b"status", b"dedup"), *(window.check() if window else ())]
+    status, dedup = replies[0]
+    release = _release(keys, dedup, envelope)
+    if status == b"cancelled":
+        return Outcome.SKIPPED
+    if task is None:
+        log.warning("unknown_task", job_id=envelope.id, task=envelope.task, queue=queue)
+        reason = f"unknown task {envelope.task}"
+        yield _fail(ctx, keys, envelope, "UnknownTaskError", reason, "", release, None)
+        return Outcome.FAILED
+    if window is not None and not window.allows(replies[1]):
+        yield _defer(keys, envelope, payload, window.end_ms)
+        return Outcome.RATE_LIMITED
+    started = ctx.clock.now_ms()
+    yield (b"HSET", job, b"status", b"running", b"started_at", started, b"worker", ctx.worker_id)
+    ran: Ran = yield Invoke(task, envelope, _number(envelope, "timeout", task.options.timeout))
+    body, outcome = _finish(ctx, keys, task, envelope, ran, release)
+    yield body
+    log.info(
+        "job_finished",
+        job_id=envelope.id,
+        task=envelope.task,
+        queue=queue,
+        attempt=envelope.attempt,
+        duration_s=round(ran.duration_s, 6),
+        outcome=outcome.value,
+    )
+    return outcome
+
+
+def _release(keys: QueueKeys, dedup: bytes | None, envelope: Envelope) -> Body:
+    """SREM of the job's dedup key (policy "finish"), from its hash or its envelope."""
+    key: Any = dedup if dedup is not None else envelope.options.get("dedup")
+    return [(b"SREM", keys.dedup, key)] if isinstance(key, bytes | str) else []
+
+
+def _undecodable(
+    ctx: Context, keys: QueueKeys, payload: bytes, error: MalformedPayloadError
+) -> JobPlan:
+    """Step 1: count it, and record it as failed when its id can be read."""
+    job_id = recover_id(payload)
+    log.warning("undecodable_payload", job_id=job_id, queue=keys.queue, error=str(error))
+    body: Body = [(b"HINCRBY", keys.stats, b"undecodable", 1)]
+    if job_id is not None:
+        dedup = yield (b"HGET", keys.job(job_id), b"dedup")
+        release = [(b"SREM", keys.dedup, dedup)] if dedup is not None else []
+        body += _fail(ctx, keys, job_id, "MalformedPayloadError", "undecodable", "", release, None)
+    yield body
+    return Outcome.UNDECODABLE
+
+
+def _defer(keys: QueueKeys, envelope: Envelope, payload: bytes, due_ms: int) -> Body:
+    """Step 3: back to the scheduled set until the rate window ends."""
+    return [
+        (b"HSET", keys.job(envelope.id), b"status", b"scheduled", b"payload", payload),
+        (b"ZADD", keys.scheduled, due_ms, envelope.id),
+        (b"HINCRBY", keys.stats, b"rate_limited", 1),
+    ]
+
+
+def _finish(
+    ctx: Context,
+    keys: QueueKeys,
+    task: Task[Any, Any],
+    envelope: Envelope,
+    ran: Ran,
+    release: Body,
+) -> tuple[Body, Outcome]:
+    """Step 6: the body that records how the run went, and its outcome."""
+    result_ttl = _number(envelope, "result_ttl", task.options.result_ttl)
+    error = ran.error
+    if error is None:
+        now = ctx.clock.now_ms()
+        body: Body = [
+            (b"HSET", keys.job(envelope.id), b"status", b"succeeded", b"finished_at", now),
+            (b"HINCRBY", keys.stats, b"succeeded", 1),
+        ]
+        try:
+            if result_ttl is not None:
+                body += result_body(
+                    keys.queue, envelope.id, ok=True, value=ran.value, ttl_s=result_ttl
+                )
+            return body + release, Outcome.SUCCEEDED
+        except TypeError as unencodable:  # the return value is not msgpack data
+            ran, error = _raised(unencodable, ran.duration_s), unencodable
+    timed_out: Body = [(b"HINCRBY", keys.stats, b"timed_out", 1)] if ran.timed_out else []
+    delay = _retry_delay(ctx, task, envelope, error)
+    if delay is not None:
+        return _retry(ctx, keys, envelope, error, delay) + timed_out, Outcome.RETRIED
+    failed = _fail(
+        ctx, keys, envelope, type(error).__name__, str(error), ran.traceback, release, result_ttl
+    )
+    return failed + timed_out, Outcome.FAILED
+
+
+def _retry_delay(
+    ctx: Context, task: Task[Any, Any], envelope: Envelope, error: Exception
+) -> float | None:
+    """Seconds until the retry, or None when no attempt is left."""
+    if isinstance(error, Retry) and error.delay is not None:
+        return error.delay
+    retries = _number(envelope, "retries", task.options.retries)
+    if isinstance(error, Retry) or envelope.attempt < retries:
+        return backoff_s(task.options.backoff, envelope.attempt, ctx.rng)
+    return None
+
+
+def _retry(
+    ctx: Context, keys: QueueKeys, envelope: Envelope, error: Exception, delay_s: float
+) -> Body:
+    """The envelope with attempt+1 back in the scheduled set, due after `delay_s`."""
+    again = dataclasses.replace(envelope, attempt=envelope.attempt + 1)
+    due = ctx.clock.now_ms() + round(delay_s * 1000)
+    fields = (b"status", b"scheduled", b"attempt", again.attempt, b"last_error", _text(error))
+    return [
+        (b"HSET", keys.job(envelope.id), *fields, b"payload", encode(again, sys.maxsize)),
+        (b"ZADD", keys.scheduled, due, envelope.id),
+        (b"HINCRBY", keys.stats, b"retried", 1),
+    ]
+
+
+def _fail(
+    ctx: Context,
+    keys: QueueKeys,
+    envelope: Envelope | str,
+    error_type: str,
+    message: str,
+    traceback_text: str,
+    release: Body,
+    result_ttl: float | None,
+) -> Body:
+    """A final failure: the failed registry, status failed, the counter, the result."""
+    now = ctx.clock.now_ms()
+    job_id = envelope if isinstance(envelope, str) else envelope.id
+    body = failure_body(keys.queue, envelope, error_type, message, traceback_text, now)
+    body += [
+        (b"HSET", keys.job(job_id), b"status", b"failed", b"finished_at", now),
+        (b"HINCRBY", keys.stats, b"failed", 1),
+    ]
+    if result_ttl is not None:
+        error = f"{error_type}: {message}"
+        body += result_body(keys.queue, job_id, ok=False, error=error, ttl_s=result_ttl)
+    return body + release
+
+
+def _text(error: BaseException) -> str:
+    """The error as producer.py's immediate mode writes it: "Type: message"."""
+    return "".join(traceback.format_exception_only(error)).strip()
+
+
+# -- running a task (the drivers' half of Invoke) ----------------------------------
+
+
+def _raised(error: Exception, duration_s: float) -> Ran:
+    text = "".join(traceback.format_exception(error))
+    return Ran(error=error, traceback=text, duration_s=duration_s)
+
+
+def _timed_out(call: Invoke, duration_s: float) -> Ran:
+    error = TimeoutError(
+        f"task {call.task.name!r} ran {duration_s:.3f} s, over its timeout of {call.timeout_s} s"
+    )
+    return Ran(error=error, timed_out=True, duration_s=duration_s)
+
+
+def _returned(call: Invoke, value: Any, error: Exception | None, start: float) -> Ran:
+    """A sync task's run: timed out if it ended late, whatever it did (module docstring)."""
+    duration = time.monotonic() - start
+    if call.timeout_s is not None and duration > call.timeout_s:
+        return _timed_out(call, duration)
+    return _raised(error, duration) if error is not None else Ran(value, duration_s=duration)
+
+
+async def _awaited(call: Invoke, start: float) -> Ran:
+    """An async task, cancelled at its timeout."""
+    scope = asyncio.timeout(call.timeout_s)
+    try:
+        async with scope:
+            value = await call.task.func(*call.envelope.args, **call.envelope.kwargs)
+    except TimeoutError as error:
+        if scope.expired():
+            return _timed_out(call, time.monotonic() - start)
+        return _raised(error, time.monotonic() - start)
+    except Exception as error:
+        return _raised(error, time.monotonic() - start)
+    return Ran(value, duration_s=time.monotonic() - start)
+
+
+def run_sync(call: Invoke) -> Ran:
+    """Run the task in this thread (an async task in its own event loop)."""
+    start = time.monotonic()
+    if call.task.is_async:
+        return asyncio.run(_awaited(call, start))
+    try:
+        value = call.task.func(*call.envelope.args, **call.envelope.kwargs)
+    except Exception as error:
+        return _returned(call, None, error, start)
+    return _returned(call, value, None, start)
+
+
+async def run_async(call: Invoke) -> Ran:
+    """Await an async task; run a sync one in a thread (asyncio.to_thread)."""
+    start = time.monotonic()
+    if call.task.is_async:
+        return await _awaited(call, start)
+    try:
+        value = await asyncio.to_thread(call.task.func, *call.envelope.args, **call.envelope.kwargs)
+    except Exception as error:
+        return _returned(call, None, error, start)
+    return _returned(call, value, None, start)

@@ -1,0 +1,225 @@
+"""The burst worker: fetch, run and record jobs until the queues are drained.
+
+    worker = Worker(client, tasks, queues=["high", "default"], concurrency=4)
+    summary = worker.run_burst()          # memory:// and network sync clients
+    summary = await worker.run_burst_async()   # async clients
+
+Each loop of a runner:
+1. moves the due scheduled jobs of every queue onto their ready lists
+   (scheduler.move_due; safe with any number of workers at once);
+2. fetches with one BRPOP over every queue's level lists in strict order:
+   the queues in the order given, levels 0, 1, 2 within each; its timeout
+   is short in burst mode and never past the next scheduled job's due time;
+3. drives execution.process for the payload (decode, checks, run, outcome).
+
+`run_burst` returns once a fetch finds every ready list empty and no
+scheduled job of the listed queues is due: the Summary counts the
+outcomes. Scheduled jobs due later (retries, deferred jobs) stay scheduled
+for the next run. A task that raises Retry(0) every time keeps a burst
+going forever: its retries are due at once.
+
+Concurrency: `concurrency` runners fetch and run side by side; threads in
+`run_burst` (sync tasks run in them, async tasks each in their own event
+loop), tasks of one event loop in `run_burst_async` (async tasks awaited,
+sync tasks in threads through asyncio.to_thread).
+
+Redis Cluster: the BRPOP of several queues spans several hash tags; on a
+cluster give a worker one queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from queuekit.engine.clock import Clock, SystemClock
+from queuekit.errors import UsageError
+from queuekit.jobs.execution import Context, Invoke, JobPlan, Outcome, process, run_async, run_sync
+from queuekit.jobs.keys import queue_keys
+from queuekit.jobs.scheduler import move_due, move_due_async, next_due_ms, next_due_ms_async
+from queuekit.jobs.tasks import TaskSet
+from queuekit.jobs.txn import run_body, run_body_async
+
+BURST_FETCH_TIMEOUT_S = 0.01  # how long a burst fetch waits on empty lists before it looks again
+MIN_FETCH_TIMEOUT_S = 0.001  # BRPOP's resolution: Redis reads a smaller timeout as 0 (forever)
+
+
+@dataclass
+class Summary:
+    """How many fetched payloads ended in each outcome (execution.Outcome)."""
+
+    succeeded: int = 0
+    failed: int = 0
+    retried: int = 0
+    rate_limited: int = 0
+    skipped: int = 0
+    undecodable: int = 0
+
+    def add(self, outcome: Outcome) -> None:
+        setattr(self, outcome.value, getattr(self, outcome.value) + 1)
+
+    @property
+    def total(self) -> int:
+        return sum(self.as_dict().values())
+
+    def as_dict(self) -> dict[str, int]:
+        return {outcome.value: getattr(self, outcome.value) for outcome in Outcome}
+
+
+def fetch_timeout_s(next_due_ms: int | None, now_ms: int, ceiling_s: float) -> float:
+    """The BRPOP timeout: `ceiling_s`, shortened so a job due sooner is not missed."""
+    if next_due_ms is None:
+        return ceiling_s
+    return min(ceiling_s, max(MIN_FETCH_TIMEOUT_S, (next_due_ms - now_ms) / 1000))
+
+
+class Worker:
+    """Runs the jobs of `queues` with the tasks of `tasks`; see the module docstring."""
+
+    def __init__(
+        self,
+        client: Any,
+        tasks: TaskSet,
+        queues: Iterable[str] = ("default",),
+        concurrency: int = 1,
+        *,
+        clock: Clock | None = None,
+        worker_id: str | None = None,
+        rng: random.Random | None = None,
+        fetch_timeout_s: float = BURST_FETCH_TIMEOUT_S,
+    ) -> None:
+        self.client = client
+        self.queues = tuple(dict.fromkeys(queues))
+        if not self.queues:
+            raise UsageError("a worker needs at least one queue to listen on")
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise UsageError(f"concurrency {concurrency!r} must be an int of at least 1")
+        self.concurrency = concurrency
+        self.fetch_timeout_s = max(MIN_FETCH_TIMEOUT_S, fetch_timeout_s)
+        worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        self.context = Context(tasks, clock or SystemClock(), worker_id, rng or random.Random())
+        self._fetch_keys: list[bytes] = []
+        self._queue_of: dict[bytes, str] = {}
+        for queue in self.queues:
+            for ready in queue_keys(queue).ready:  # validates the name
+                self._fetch_keys.append(ready)
+                self._queue_of[ready] = queue
+        self._lock = threading.Lock()
+
+    def _count(self, summary: Summary, outcome: Outcome) -> None:
+        with self._lock:
+            summary.add(outcome)
+
+    def _due(self, next_due: int | None) -> bool:
+        return next_due is not None and next_due <= self.context.clock.now_ms()
+
+    # -- sync -----------------------------------------------------------------------
+
+    def run_burst(self) -> Summary:
+        """Run jobs until the queues are drained (module docstring); the outcomes."""
+        summary = Summary()
+        if self.concurrency == 1:
+            self._runner(summary)
+            return summary
+        errors: list[BaseException] = []
+
+        def runner() -> None:
+            try:
+                self._runner(summary)
+            except BaseException as error:  # re-raised in the caller's thread below
+                errors.append(error)
+
+        threads = [
+            threading.Thread(target=runner, name=f"queuekit-runner-{n}")
+            for n in range(self.concurrency)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+        return summary
+
+    def _runner(self, summary: Summary) -> None:
+        next_due: int | None = None
+        while True:
+            now = self.context.clock.now_ms()
+            for queue in self.queues:
+                move_due(self.client, queue, now)
+            timeout = fetch_timeout_s(next_due, now, self.fetch_timeout_s)
+            popped = self.client.execute(b"BRPOP", *self._fetch_keys, timeout)
+            if popped is not None:
+                key, payload = popped
+                self._count(
+                    summary, self._drive(process(self.context, self._queue_of[key], payload))
+                )
+                continue
+            dues = [next_due_ms(self.client, queue) for queue in self.queues]
+            next_due = min((due for due in dues if due is not None), default=None)
+            if not self._due(next_due):
+                return
+
+    def _drive(self, plan: JobPlan) -> Outcome:
+        reply: Any = None
+        try:
+            while True:
+                step = plan.send(reply)
+                if isinstance(step, Invoke):
+                    reply = run_sync(step)
+                elif isinstance(step, list):
+                    reply = run_body(self.client, step)
+                else:
+                    reply = self.client.execute(*step)
+        except StopIteration as stop:
+            outcome: Outcome = stop.value
+            return outcome
+
+    # -- async ----------------------------------------------------------------------
+
+    async def run_burst_async(self) -> Summary:
+        """run_burst for async clients: the runners are tasks of the running loop."""
+        summary = Summary()
+        async with asyncio.TaskGroup() as group:
+            for _ in range(self.concurrency):
+                group.create_task(self._runner_async(summary))
+        return summary
+
+    async def _runner_async(self, summary: Summary) -> None:
+        next_due: int | None = None
+        while True:
+            now = self.context.clock.now_ms()
+            for queue in self.queues:
+                await move_due_async(self.client, queue, now)
+            timeout = fetch_timeout_s(next_due, now, self.fetch_timeout_s)
+            popped = await self.client.execute(b"BRPOP", *self._fetch_keys, timeout)
+            if popped is not None:
+                key, payload = popped
+                plan = process(self.context, self._queue_of[key], payload)
+                self._count(summary, await self._drive_async(plan))
+                continue
+            dues = [await next_due_ms_async(self.client, queue) for queue in self.queues]
+            next_due = min((due for due in dues if due is not None), default=None)
+            if not self._due(next_due):
+                return
+
+    async def _drive_async(self, plan: JobPlan) -> Outcome:
+        reply: Any = None
+        try:
+            while True:
+                step = plan.send(reply)
+                if isinstance(step, Invoke):
+                    reply = await run_async(step)
+                elif isinstance(step, list):
+                    reply = await run_body_async(self.client, step)
+                else:
+                    reply = await self.client.execute(*step)
+        except StopIteration as stop:
+            outcome: Outcome = stop.value
+            return outcome
