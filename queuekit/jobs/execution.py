@@ -23,8 +23,9 @@ Steps, for a payload popped from a ready list of `queue`:
 4. HSET status running, started_at, worker.
 5. Run the task under its timeout (the job's `_timeout`, else the task's).
 6. The outcome, in one MULTI/EXEC inside the queue's hash tag:
-   - success: status succeeded; the result only if `_result_ttl` or the
-     task's result_ttl asks (job.result_body); stats `succeeded`.
+   - success: status succeeded; the hash expires after the task's
+     finished_ttl (at least the result TTL); the result only if `_result_ttl`
+     or the task's result_ttl asks (job.result_only_body); stats `succeeded`.
    - `Retry(delay)` raised, or an error with attempts left (attempt <
      `_retries` or the task's retries): the envelope with attempt+1 goes back
      to the scheduled set, due after the delay; status scheduled; stats `retried`.
@@ -54,6 +55,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import math
 import random
 import sys
 import time
@@ -69,7 +71,7 @@ from queuekit.errors import MalformedPayloadError
 from queuekit.jobs import ratelimit
 from queuekit.jobs.envelope import Envelope, decode, encode, recover_id
 from queuekit.jobs.failed import failure_body
-from queuekit.jobs.job import result_body
+from queuekit.jobs.job import result_only_body
 from queuekit.jobs.keys import QueueKeys, queue_keys
 from queuekit.jobs.options import seconds
 from queuekit.jobs.tasks import Task, TaskSet
@@ -125,10 +127,11 @@ class Ran:
     """How a run went: its value, or the error it raised (or its timeout)."""
 
     value: Any = None
-    error: Exception | None = None
+    error: BaseException | None = None  # not an Exception: recorded, never retried
     traceback: str = ""
     timed_out: bool = False
     duration_s: float = 0.0
+    reraise: bool = False  # the error stops the worker once the outcome is written
 
 
 JobPlan = Generator[Command | Body | Invoke, Any, Outcome]
@@ -176,6 +179,8 @@ def process(ctx: Context, queue: str, payload: bytes) -> JobPlan:
     ran: Ran = yield Invoke(task, envelope, _number(envelope, "timeout", task.options.timeout))
     body, outcome = _finish(ctx, keys, task, envelope, ran, release)
     yield body
+    if ran.reraise and ran.error is not None:
+        raise ran.error  # KeyboardInterrupt, SystemExit, the worker's own cancellation
     log.info(
         "job_finished",
         job_id=envelope.id,
@@ -231,22 +236,26 @@ def _finish(
     error = ran.error
     if error is None:
         now = ctx.clock.now_ms()
+        job = keys.job(envelope.id)
+        kept_s = max(task.options.finished_ttl, result_ttl or 0)  # outlives its result
         body: Body = [
-            (b"HSET", keys.job(envelope.id), b"status", b"succeeded", b"finished_at", now),
+            (b"HSET", job, b"status", b"succeeded", b"finished_at", now),
+            (b"EXPIRE", job, max(1, math.ceil(kept_s))),
             (b"HINCRBY", keys.stats, b"succeeded", 1),
         ]
         try:
             if result_ttl is not None:
-                body += result_body(
-                    keys.queue, envelope.id, ok=True, value=ran.value, ttl_s=result_ttl
+                body += result_only_body(
+                    keys, envelope.id, ok=True, value=ran.value, ttl_s=result_ttl
                 )
             return body + release, Outcome.SUCCEEDED
         except TypeError as unencodable:  # the return value is not msgpack data
             ran, error = _raised(unencodable, ran.duration_s), unencodable
     timed_out: Body = [(b"HINCRBY", keys.stats, b"timed_out", 1)] if ran.timed_out else []
-    delay = _retry_delay(ctx, task, envelope, error)
-    if delay is not None:
-        return _retry(ctx, keys, envelope, error, delay) + timed_out, Outcome.RETRIED
+    if isinstance(error, Exception):  # a BaseException is never retried
+        delay = _retry_delay(ctx, task, envelope, error)
+        if delay is not None:
+            return _retry(ctx, keys, envelope, error, delay) + timed_out, Outcome.RETRIED
     failed = _fail(
         ctx, keys, envelope, type(error).__name__, str(error), ran.traceback, release, result_ttl
     )
@@ -293,13 +302,10 @@ def _fail(
     now = ctx.clock.now_ms()
     job_id = envelope if isinstance(envelope, str) else envelope.id
     body = failure_body(keys.queue, envelope, error_type, message, traceback_text, now)
-    body += [
-        (b"HSET", keys.job(job_id), b"status", b"failed", b"finished_at", now),
-        (b"HINCRBY", keys.stats, b"failed", 1),
-    ]
+    body.append((b"HINCRBY", keys.stats, b"failed", 1))
     if result_ttl is not None:
         error = f"{error_type}: {message}"
-        body += result_body(keys.queue, job_id, ok=False, error=error, ttl_s=result_ttl)
+        body += result_only_body(keys, job_id, ok=False, error=error, ttl_s=result_ttl)
     return body + release
 
 
@@ -314,6 +320,24 @@ def _text(error: BaseException) -> str:
 def _raised(error: Exception, duration_s: float) -> Ran:
     text = "".join(traceback.format_exception(error))
     return Ran(error=error, traceback=text, duration_s=duration_s)
+
+
+def _fatal(error: BaseException, start: float) -> Ran:
+    """A run that raised a BaseException: a failure, then re-raised if it must stop the worker.
+
+    KeyboardInterrupt and SystemExit always propagate; a CancelledError only
+    when the worker's own asyncio task is being cancelled, not when the task
+    raised it itself.
+    """
+    reraise = not isinstance(error, asyncio.CancelledError)
+    if not reraise:
+        try:
+            current = asyncio.current_task()
+        except RuntimeError:  # no running loop: a sync task raised it
+            current = None
+        reraise = current is not None and current.cancelling() > 0
+    text = "".join(traceback.format_exception(error))
+    return Ran(error=error, traceback=text, duration_s=time.monotonic() - start, reraise=reraise)
 
 
 def _timed_out(call: Invoke, duration_s: float) -> Ran:
@@ -343,6 +367,8 @@ async def _awaited(call: Invoke, start: float) -> Ran:
         return _raised(error, time.monotonic() - start)
     except Exception as error:
         return _raised(error, time.monotonic() - start)
+    except BaseException as error:  # recorded, then re-raised by `process` if it must
+        return _fatal(error, start)
     return Ran(value, duration_s=time.monotonic() - start)
 
 
@@ -355,6 +381,8 @@ def run_sync(call: Invoke) -> Ran:
         value = call.task.func(*call.envelope.args, **call.envelope.kwargs)
     except Exception as error:
         return _returned(call, None, error, start)
+    except BaseException as error:  # recorded, then re-raised by `process` if it must
+        return _fatal(error, start)
     return _returned(call, value, None, start)
 
 
@@ -367,4 +395,6 @@ async def run_async(call: Invoke) -> Ran:
         value = await asyncio.to_thread(call.task.func, *call.envelope.args, **call.envelope.kwargs)
     except Exception as error:
         return _returned(call, None, error, start)
+    except BaseException as error:  # recorded, then re-raised by `process` if it must
+        return _fatal(error, start)
     return _returned(call, value, None, start)

@@ -17,7 +17,11 @@ Rules:
 2. requeue(id) is a txn plan on the job hash: only a job whose status is
    failed and whose payload is kept goes back, once, to the ready list of
    its priority level with attempt + 1; its hash loses the failure fields
-   and the TTL, and the id leaves the failed set, in one MULTI/EXEC.
+   (not its TTL: the body that finishes the job sets it again), and the id
+   leaves the failed set, in one MULTI/EXEC. Its dedup key (policy
+   "finish", released when it failed) is taken back if free; if another
+   job holds it now, the hash and the envelope forget it, so this job's finish releases
+   nothing of the other's (the dedup set is WATCHed).
 3. purge deletes the failed jobs' hashes with their entries; a job whose
    hash says something other than failed (requeued meanwhile) keeps it.
 4. list() shows the newest failures first; entries whose hash has expired
@@ -34,8 +38,15 @@ from typing import Any
 
 from queuekit.errors import InvalidOptionError, MalformedPayloadError
 from queuekit.jobs.envelope import Envelope, decode, encode
-from queuekit.jobs.keys import DEFAULT_PRIORITY, PRIORITY_LEVELS, QueueKeys, queue_keys
-from queuekit.jobs.txn import Body, run_plan, run_plan_async
+from queuekit.jobs.keys import QueueKeys, queue_keys, stored_level
+from queuekit.jobs.txn import (
+    Body,
+    pipelined,
+    pipelined_async,
+    run_plan,
+    run_plan_async,
+    score_pairs,
+)
 
 FAILED_MAX = 10_000  # entries kept per queue, newest first
 FAILED_TTL_S = 30 * 24 * 3600  # a failed job's hash lives 30 days unless requeued or purged
@@ -78,7 +89,7 @@ def failure_body(
         )
     keys = queue_keys(queue)
     fields: list[Any] = [b"status", b"failed", b"error_type", error_type, b"error", message]
-    fields += [b"traceback", traceback_text, b"failed_at", now_ms]
+    fields += [b"traceback", traceback_text, b"failed_at", now_ms, b"finished_at", now_ms]
     if isinstance(envelope_or_id, Envelope):
         job_id = envelope_or_id.id
         payload = encode(envelope_or_id, _REPAYLOAD_MAX_BYTES)
@@ -99,19 +110,18 @@ def failure_body(
 # -- plans (sans-IO, shared by FailedJobs and AsyncFailedJobs) ----------------------
 
 
-def _level(stored: bytes | None) -> int:
-    try:
-        level = int(stored) if stored is not None else DEFAULT_PRIORITY
-    except ValueError:
-        return DEFAULT_PRIORITY
-    return level if 0 <= level < PRIORITY_LEVELS else DEFAULT_PRIORITY
-
-
 def _requeue_plan(keys: QueueKeys, job_id: str) -> Generator[Any, Any, Body | None]:
     """Rule 2; None when the job is not failed or cannot be requeued."""
     job = keys.job(job_id)
     yield (b"WATCH", job)
-    status, payload, priority = yield (b"HMGET", job, b"status", b"payload", b"priority")
+    status, payload, priority, dedup = yield (
+        b"HMGET",
+        job,
+        b"status",
+        b"payload",
+        b"priority",
+        b"dedup",
+    )
     if status != b"failed" or payload is None:
         return None
     try:
@@ -119,12 +129,22 @@ def _requeue_plan(keys: QueueKeys, job_id: str) -> Generator[Any, Any, Body | No
     except MalformedPayloadError:
         return None
     again = dataclasses.replace(envelope, attempt=envelope.attempt + 1)
+    claim: Body = []
+    if dedup is not None:  # released when the job failed (policy "finish"): claim it again
+        yield (b"WATCH", keys.dedup)
+        if (yield (b"SISMEMBER", keys.dedup, dedup)):  # another job's now: forget it
+            options = {k: v for k, v in envelope.options.items() if k != "dedup"}
+            again = dataclasses.replace(again, options=options)
+            claim = [(b"HDEL", job, b"dedup")]
+        else:
+            claim = [(b"SADD", keys.dedup, dedup)]
+    cleared = (b"payload", b"error_type", b"error", b"traceback", b"failed_at", b"finished_at")
     return [
+        *claim,
         (b"ZREM", keys.failed, job_id),
-        (b"LPUSH", keys.ready[_level(priority)], encode(again, _REPAYLOAD_MAX_BYTES)),
+        (b"LPUSH", keys.ready[stored_level(priority)], encode(again, _REPAYLOAD_MAX_BYTES)),
         (b"HSET", job, b"status", b"queued", b"attempt", again.attempt),
-        (b"HDEL", job, b"payload", b"error_type", b"error", b"traceback", b"failed_at"),
-        (b"PERSIST", job),
+        (b"HDEL", job, *cleared),
         (b"HINCRBY", keys.stats, b"requeued", 1),
     ]
 
@@ -174,13 +194,6 @@ def _range(keys: QueueKeys, limit: int, offset: int) -> tuple[Any, ...]:
     return (b"ZRANGE", keys.failed, start, stop, b"REV", b"WITHSCORES")
 
 
-def _pairs(reply: list[Any]) -> list[tuple[bytes, Any]]:
-    """ZRANGE ... WITHSCORES as (member, score) pairs, from RESP3 pairs or RESP2 flat."""
-    if reply and isinstance(reply[0], list):
-        return [(member, score) for member, score in reply]
-    return list(zip(reply[::2], reply[1::2], strict=True))
-
-
 def _text(value: bytes | None) -> str:
     return "" if value is None else value.decode(errors="replace")
 
@@ -202,14 +215,6 @@ def _details(keys: QueueKeys, listed: list[tuple[bytes, Any]]) -> list[tuple[Any
     return [(b"HMGET", keys.job(job_id.decode()), *_DETAILS) for job_id, _ in listed]
 
 
-def _pipelined(client: Any, commands: list[tuple[Any, ...]]) -> Any:
-    """A plain pipeline of `commands`; the sync client's replies, the async one's awaitable."""
-    pipe = client.pipeline(transaction=False)
-    for argv in commands:
-        pipe.execute_command(*argv)
-    return pipe.execute()
-
-
 # -- registries ---------------------------------------------------------------------
 
 
@@ -224,10 +229,10 @@ class FailedJobs:
         """Up to `limit` failed jobs, newest first, skipping `offset` (rule 4)."""
         if limit == 0:
             return []
-        listed = _pairs(self._client.execute(*_range(self._keys, limit, offset)))
+        listed = score_pairs(self._client.execute(*_range(self._keys, limit, offset)))
         if not listed:
             return []
-        return _entries(listed, _pipelined(self._client, _details(self._keys, listed)))
+        return _entries(listed, pipelined(self._client, _details(self._keys, listed)))
 
     def count(self) -> int:
         """How many entries the registry holds."""
@@ -263,10 +268,10 @@ class AsyncFailedJobs:
         """Up to `limit` failed jobs, newest first, skipping `offset` (rule 4)."""
         if limit == 0:
             return []
-        listed = _pairs(await self._client.execute(*_range(self._keys, limit, offset)))
+        listed = score_pairs(await self._client.execute(*_range(self._keys, limit, offset)))
         if not listed:
             return []
-        return _entries(listed, await _pipelined(self._client, _details(self._keys, listed)))
+        return _entries(listed, await pipelined_async(self._client, _details(self._keys, listed)))
 
     async def count(self) -> int:
         """How many entries the registry holds."""

@@ -19,6 +19,11 @@ Rules:
    (which the worker uses). `result(timeout_s)` waits with BLMOVE of that list
    onto itself: it blocks without polling, and leaves the result in place
    for every other reader until the TTL ends.
+4. Before it blocks, `result()` reads the job's status and whether its
+   result exists in one MULTI. The result is written in the MULTI that
+   writes the final status, so a final status without a result means none
+   will come: JobFailedError for a failed job, UsageError ("pass
+   _result_ttl") for a succeeded or cancelled one, instead of waiting.
 """
 
 from __future__ import annotations
@@ -27,12 +32,13 @@ import enum
 from collections.abc import Generator
 from typing import Any
 
-from queuekit.errors import JobFailedError, ResultTimeoutError
+from queuekit.errors import JobFailedError, ResultTimeoutError, UsageError
 from queuekit.jobs.envelope import decode_result, encode_result, id_prefix
 from queuekit.jobs.keys import QueueKeys, queue_keys
 from queuekit.jobs.txn import Body, run_body, run_body_async, run_plan, run_plan_async
 
 CANCELLED_TTL_S = 24 * 3600  # how long a cancelled job's hash still answers status()
+_FINAL = (b"succeeded", b"failed", b"cancelled")  # statuses after which no result is written
 
 
 class JobStatus(enum.Enum):
@@ -93,12 +99,28 @@ def result_body(
 ) -> Body:
     """The MULTI/EXEC body that stores a job's result and final status."""
     keys = queue_keys(queue)
+    status = b"succeeded" if ok else b"failed"
+    return [
+        *result_only_body(keys, job_id, ok=ok, value=value, error=error, ttl_s=ttl_s),
+        (b"HSET", keys.job(job_id), b"status", status),
+    ]
+
+
+def result_only_body(
+    keys: QueueKeys,
+    job_id: str,
+    *,
+    ok: bool,
+    value: Any = None,
+    error: str | None = None,
+    ttl_s: float,
+) -> Body:
+    """result_body without the status: for a worker, whose body writes the status itself."""
     key = keys.result(job_id)
     return [
         (b"DEL", key),
         (b"RPUSH", key, encode_result(ok, value, error)),
         (b"PEXPIRE", key, max(1, round(ttl_s * 1000))),
-        (b"HSET", keys.job(job_id), b"status", b"succeeded" if ok else b"failed"),
     ]
 
 
@@ -133,6 +155,29 @@ async def store_result_async(
 
 def _blmove(key: bytes, timeout: float | None) -> tuple[Any, ...]:
     return (b"BLMOVE", key, key, b"LEFT", b"RIGHT", 0 if timeout is None else timeout)
+
+
+def _probe(keys: QueueKeys, job_id: str) -> Body:
+    """Rule 4: a job's status, its recorded error and whether its result exists, at once."""
+    job = keys.job(job_id)
+    return [
+        (b"HMGET", job, b"status", b"error_type", b"error"),
+        (b"EXISTS", keys.result(job_id)),
+    ]
+
+
+def _never_coming(job_id: str, replies: list[Any]) -> None:
+    """Raise if the probe shows a final status without a result: none will come (rule 4)."""
+    (status, error_type, error), exists = replies
+    if exists or status not in _FINAL:
+        return
+    if status == b"failed":
+        kind, message = ((value or b"").decode(errors="replace") for value in (error_type, error))
+        raise JobFailedError(job_id, f"{kind}: {message}")
+    raise UsageError(
+        f"job {job_id} is {status.decode()} without a stored result: "
+        "pass _result_ttl (or the task's result_ttl) to keep one"
+    )
 
 
 def _outcome(job_id: str, reply: bytes | None, timeout: float | None) -> Any:
@@ -190,8 +235,10 @@ class Job(_Handle):
         """The job's return value, waiting up to `timeout_s` seconds (None: forever).
 
         Raises ResultTimeoutError if no result came in time, JobFailedError if
-        the job failed. Results exist only for jobs enqueued with a result TTL.
+        the job failed, UsageError at once if it finished without storing a
+        result (rule 4). Results exist only for jobs enqueued with a result TTL.
         """
+        _never_coming(self.id, run_body(self._client, _probe(self._keys, self.id)))
         reply = self._client.execute(*_blmove(self._keys.result(self.id), timeout_s))
         return _outcome(self.id, reply, timeout_s)
 
@@ -213,5 +260,6 @@ class AsyncJob(_Handle):
 
     async def result(self, timeout_s: float | None = None) -> Any:
         """The job's return value, waiting up to `timeout_s` seconds (see Job.result)."""
+        _never_coming(self.id, await run_body_async(self._client, _probe(self._keys, self.id)))
         reply = await self._client.execute(*_blmove(self._keys.result(self.id), timeout_s))
         return _outcome(self.id, reply, timeout_s)

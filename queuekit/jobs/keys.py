@@ -65,6 +65,15 @@ def validate_queue(name: object) -> str:
     return name
 
 
+def stored_level(stored: bytes | None) -> int:
+    """The priority level a job hash stores, or the default for anything unusable."""
+    try:
+        level = int(stored) if stored is not None else DEFAULT_PRIORITY
+    except ValueError:
+        return DEFAULT_PRIORITY
+    return level if 0 <= level < PRIORITY_LEVELS else DEFAULT_PRIORITY
+
+
 @dataclass(frozen=True, slots=True)
 class QueueKeys:
     """The key names of one queue; get them through `queue_keys(name)`."""

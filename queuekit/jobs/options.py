@@ -28,6 +28,7 @@ RATE_WINDOWS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _RATE = re.compile(r"\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*")
 DEDUP_POLICIES = ("finish", "never")
 MAX_RETRIES = 1000
+DEFAULT_FINISHED_TTL_S = 24 * 3600.0  # a finished job's hash answers status() this long
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,7 @@ class TaskOptions:
     rate_limit: str | RateLimit | None = None
     dedup: str | float = "finish"
     result_ttl: float | None = None  # seconds a result is kept; None: not stored
+    finished_ttl: float = DEFAULT_FINISHED_TTL_S  # seconds a succeeded job's hash is kept
 
     def __post_init__(self) -> None:
         _set(self, "queue", validate_queue(self.queue))
@@ -119,6 +121,7 @@ class TaskOptions:
         _set(self, "dedup", dedup_policy(self.dedup))
         if self.result_ttl is not None:
             _set(self, "result_ttl", seconds("result_ttl", self.result_ttl))
+        _set(self, "finished_ttl", seconds("finished_ttl", self.finished_ttl))
 
     @property
     def level(self) -> int:

@@ -29,12 +29,13 @@ from queuekit.jobs import options as check
 from queuekit.jobs.envelope import Envelope, encode
 from queuekit.jobs.keys import QueueKeys, queue_keys, validate_queue
 from queuekit.jobs.options import TaskOptions
+from queuekit.jobs.tasks import Task
 from queuekit.jobs.txn import Body, Command, Plan
 
 if TYPE_CHECKING:
     from queuekit.engine.clock import Clock
     from queuekit.jobs.settings import JobSettings
-    from queuekit.jobs.tasks import Task, TaskSet
+    from queuekit.jobs.tasks import TaskSet
 
 ENQUEUE_OPTIONS = frozenset(
     {
@@ -137,6 +138,8 @@ def _task(task: Task[Any, Any] | str, tasks: TaskSet | None) -> tuple[str, TaskO
         if not task:
             raise InvalidOptionError("task name '' is empty")
         return task, registered.options if registered is not None else DEFAULT_OPTIONS
+    if not isinstance(task, Task):
+        raise TypeError(f"cannot enqueue {task!r}: pass a Task or a task name (str)")
     return task.name, task.options
 
 

@@ -67,11 +67,13 @@ class _Base:
     def _prepare(self, task: Task[Any, Any] | str, args: Any, kwargs: dict[str, Any]) -> Prepared:
         return prepare(call(task, *args, **kwargs), self.settings, self.clock, self.tasks)
 
-    def _announce(self, queues: Iterable[str]) -> list[tuple[bytes, bytes]]:
-        """SADD commands for queues this client has not announced yet (rule 4)."""
-        new = [queue for queue in queues if queue not in self._announced]
-        self._announced.update(new)
-        return [(QUEUES, queue.encode()) for queue in dict.fromkeys(new)]
+    def _announce(self, queues: Iterable[str]) -> list[str]:
+        """The queues this client has not announced yet (rule 4); mark them with
+        `_announced` once their SADD has succeeded."""
+        return list(dict.fromkeys(queue for queue in queues if queue not in self._announced))
+
+    def _announced_now(self, queues: list[str]) -> None:
+        self._announced.update(queues)
 
     def _task_for(self, prepared: Prepared) -> Task[Any, Any]:
         """Rule 6: the registered task an immediate-mode job runs."""
@@ -104,8 +106,9 @@ class JobClient(_Base):
             return [self._submit(prepared) for prepared in batch]
         plain = [p for p in batch if p.plan is None]
         pipe = self.store.pipeline(transaction=False)
-        for argv in self._announce(p.envelope.queue for p in batch):
-            pipe.execute_command(b"SADD", *argv)
+        new = self._announce(p.envelope.queue for p in batch)
+        if new:
+            pipe.execute_command(b"SADD", QUEUES, *new)
         for group in _by_queue(plain):
             pipe.execute_command(b"MULTI")
             for argv in batch_body(group):
@@ -114,6 +117,7 @@ class JobClient(_Base):
         for reply in pipe.execute():
             if isinstance(reply, list):
                 check_replies(reply)
+        self._announced_now(new)
         return [self._job(p) if p.plan is None else self._submit(p) for p in batch]
 
     def job(self, job_id: str, queue: str = "default") -> Job:
@@ -126,8 +130,10 @@ class JobClient(_Base):
     def _submit(self, prepared: Prepared) -> Job | None:
         if self.immediate:
             return self._immediate(prepared)
-        for argv in self._announce((prepared.envelope.queue,)):
-            self.store.execute(b"SADD", *argv)
+        new = self._announce((prepared.envelope.queue,))
+        if new:
+            self.store.execute(b"SADD", QUEUES, *new)
+            self._announced_now(new)
         if prepared.plan is None:
             run_body(self.store, prepared.body)
         elif run_plan(self.store, prepared.plan) is None:
@@ -164,8 +170,9 @@ class AsyncJobClient(_Base):
         if self.immediate:
             return [await self._submit(prepared) for prepared in batch]
         pipe = self.store.pipeline(transaction=False)
-        for argv in self._announce(p.envelope.queue for p in batch):
-            pipe.execute_command(b"SADD", *argv)
+        new = self._announce(p.envelope.queue for p in batch)
+        if new:
+            pipe.execute_command(b"SADD", QUEUES, *new)
         for group in _by_queue([p for p in batch if p.plan is None]):
             pipe.execute_command(b"MULTI")
             for argv in batch_body(group):
@@ -174,6 +181,7 @@ class AsyncJobClient(_Base):
         for reply in await pipe.execute():
             if isinstance(reply, list):
                 check_replies(reply)
+        self._announced_now(new)
         return [self._job(p) if p.plan is None else await self._submit(p) for p in batch]
 
     def job(self, job_id: str, queue: str = "default") -> AsyncJob:
@@ -186,8 +194,10 @@ class AsyncJobClient(_Base):
     async def _submit(self, prepared: Prepared) -> AsyncJob | None:
         if self.immediate:
             return await self._immediate(prepared)
-        for argv in self._announce((prepared.envelope.queue,)):
-            await self.store.execute(b"SADD", *argv)
+        new = self._announce((prepared.envelope.queue,))
+        if new:
+            await self.store.execute(b"SADD", QUEUES, *new)
+            self._announced_now(new)
         if prepared.plan is None:
             await run_body_async(self.store, prepared.body)
         elif await run_plan_async(self.store, prepared.plan) is None:

@@ -37,19 +37,10 @@ from collections.abc import Generator
 from typing import Any
 
 from queuekit.errors import InvalidOptionError
-from queuekit.jobs.keys import DEFAULT_PRIORITY, PRIORITY_LEVELS, QueueKeys, queue_keys
-from queuekit.jobs.txn import Body, run_plan, run_plan_async
+from queuekit.jobs.keys import QueueKeys, queue_keys, stored_level
+from queuekit.jobs.txn import Body, run_plan, run_plan_async, score_pairs
 
 DEFAULT_LIMIT = 1000  # jobs moved per EXEC: bounds the transaction's size and time
-
-
-def _level(stored: bytes | None) -> int:
-    """The priority level a job hash stores, or the default for anything unusable."""
-    try:
-        level = int(stored) if stored is not None else DEFAULT_PRIORITY
-    except ValueError:
-        return DEFAULT_PRIORITY
-    return level if 0 <= level < PRIORITY_LEVELS else DEFAULT_PRIORITY
 
 
 def _move_plan(keys: QueueKeys, now_ms: int, limit: int) -> Generator[Any, Any, Body | None]:
@@ -67,7 +58,7 @@ def _move_plan(keys: QueueKeys, now_ms: int, limit: int) -> Generator[Any, Any, 
     for job, (payload, priority) in zip(jobs, found, strict=True):
         if payload is None:
             continue  # rule 4
-        by_level.setdefault(_level(priority), []).append(payload)
+        by_level.setdefault(stored_level(priority), []).append(payload)
         marks += [(b"HSET", job, b"status", b"queued"), (b"HDEL", job, b"payload")]
     body: Body = [(b"ZREM", keys.scheduled, *due)]
     body += [(b"LPUSH", keys.ready[level], *payloads) for level, payloads in by_level.items()]
@@ -98,11 +89,9 @@ async def move_due_async(client: Any, queue: str, now_ms: int, limit: int = DEFA
 
 
 def _first_score(reply: list[Any]) -> int | None:
-    """The score of ZRANGE ... 0 0 WITHSCORES as int ms (RESP3 pairs or RESP2 flat)."""
-    if not reply:
-        return None
-    score = reply[0][1] if isinstance(reply[0], list) else reply[1]
-    return int(float(score))
+    """The score of ZRANGE ... 0 0 WITHSCORES as int ms, or None when the set is empty."""
+    pairs = score_pairs(reply)
+    return int(float(pairs[0][1])) if pairs else None
 
 
 def next_due_ms(client: Any, queue: str) -> int | None:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from queuekit.connect import connect, connect_async
 from queuekit.errors import UsageError
-from queuekit.jobs.options import RateLimit, TaskOptions
+from queuekit.jobs.options import DEFAULT_FINISHED_TTL_S, RateLimit, TaskOptions
 
 if TYPE_CHECKING:
     from queuekit.jobs.job import AsyncJob, Job
@@ -119,6 +119,7 @@ class TaskSet:
         rate_limit: str | RateLimit | None = None,
         dedup: str | float = "finish",
         result_ttl: float | None = None,
+        finished_ttl: float = DEFAULT_FINISHED_TTL_S,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(
@@ -135,6 +136,7 @@ class TaskSet:
         rate_limit: str | RateLimit | None = None,
         dedup: str | float = "finish",
         result_ttl: float | None = None,
+        finished_ttl: float = DEFAULT_FINISHED_TTL_S,
     ) -> Any:
         """Register a function as a task: `@tasks.task` or `@tasks.task(name=..., ...)`.
 
@@ -142,7 +144,7 @@ class TaskSet:
         bad one fails where the task is declared.
         """
         task_options = TaskOptions(
-            queue, priority, retries, backoff, timeout, rate_limit, dedup, result_ttl
+            queue, priority, retries, backoff, timeout, rate_limit, dedup, result_ttl, finished_ttl
         )
 
         def register(function: Callable[P, R]) -> Task[P, R]:

@@ -96,7 +96,7 @@ def _drive(plan: Plan, pipe: Any, client: Any) -> Body | None:
         while True:
             argv = plan.send(reply)
             if isinstance(argv, list):
-                reply = _pipelined(client, argv)
+                reply = pipelined(client, argv)
             else:
                 reply = pipe.execute_command(*argv)
     except StopIteration as stop:
@@ -104,7 +104,14 @@ def _drive(plan: Plan, pipe: Any, client: Any) -> Body | None:
         return result
 
 
-def _pipelined(client: Any, reads: Reads) -> list[Any]:
+def score_pairs(reply: list[Any]) -> list[tuple[bytes, Any]]:
+    """ZRANGE ... WITHSCORES as (member, score) pairs, from RESP3 pairs or RESP2 flat."""
+    if reply and isinstance(reply[0], list):
+        return [(member, score) for member, score in reply]
+    return list(zip(reply[::2], reply[1::2], strict=True))
+
+
+def pipelined(client: Any, reads: Reads) -> list[Any]:
     """The replies of `reads`, sent in one plain pipeline."""
     if not reads:
         return []
@@ -156,7 +163,7 @@ async def _drive_async(plan: Plan, pipe: Any, client: Any) -> Body | None:
         while True:
             argv = plan.send(reply)
             if isinstance(argv, list):
-                reply = await _pipelined_async(client, argv)
+                reply = await pipelined_async(client, argv)
             else:
                 reply = await pipe.execute_command(*argv)
     except StopIteration as stop:
@@ -164,8 +171,8 @@ async def _drive_async(plan: Plan, pipe: Any, client: Any) -> Body | None:
         return result
 
 
-async def _pipelined_async(client: Any, reads: Reads) -> list[Any]:
-    """_pipelined for async clients."""
+async def pipelined_async(client: Any, reads: Reads) -> list[Any]:
+    """pipelined for async clients."""
     if not reads:
         return []
     pipe = client.pipeline(transaction=False)

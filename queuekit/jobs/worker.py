@@ -5,8 +5,15 @@
     summary = await worker.run_burst_async()   # async clients
 
 Each loop of a runner:
-1. moves the due scheduled jobs of every queue onto their ready lists
-   (scheduler.move_due; safe with any number of workers at once);
+1. moves the due scheduled jobs of a queue onto its ready lists
+   (scheduler.move_due; safe with any number of workers at once), only
+   when the earliest due time it knows for that queue has passed. It
+   learns them (scheduler.next_due_ms) when it starts, after each move,
+   after a job it ran was retried or deferred, when a fetch finds nothing,
+   and at least every DUE_REFRESH_MS; an idle scheduled set costs no round
+   trip per job. A move that keeps losing its WATCH (WatchError) is logged,
+   counted (stats `scheduler_contention`) and tried again on a later loop;
+   it never stops the worker;
 2. fetches with one BRPOP over every queue's level lists in strict order:
    the queues in the order given, levels 0, 1, 2 within each; its timeout
    is short in burst mode and never past the next scheduled job's due time;
@@ -38,8 +45,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
 from queuekit.engine.clock import Clock, SystemClock
-from queuekit.errors import UsageError
+from queuekit.errors import UsageError, WatchError
 from queuekit.jobs.execution import Context, Invoke, JobPlan, Outcome, process, run_async, run_sync
 from queuekit.jobs.keys import queue_keys
 from queuekit.jobs.scheduler import move_due, move_due_async, next_due_ms, next_due_ms_async
@@ -48,6 +57,10 @@ from queuekit.jobs.txn import run_body, run_body_async
 
 BURST_FETCH_TIMEOUT_S = 0.01  # how long a burst fetch waits on empty lists before it looks again
 MIN_FETCH_TIMEOUT_S = 0.001  # BRPOP's resolution: Redis reads a smaller timeout as 0 (forever)
+DUE_REFRESH_MS = 1000  # how stale a runner's due times may get while its lists keep it busy
+_SCHEDULES = (Outcome.RETRIED, Outcome.RATE_LIMITED)  # outcomes that add to the scheduled set
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -119,6 +132,11 @@ class Worker:
     def _due(self, next_due: int | None) -> bool:
         return next_due is not None and next_due <= self.context.clock.now_ms()
 
+    def _contention(self, queue: str, error: WatchError) -> tuple[Any, ...]:
+        """Log a move that gave up; the command that counts it."""
+        log.warning("scheduler_contention", queue=queue, error=str(error))
+        return (b"HINCRBY", queue_keys(queue).stats, b"scheduler_contention", 1)
+
     # -- sync -----------------------------------------------------------------------
 
     def run_burst(self) -> Summary:
@@ -148,23 +166,37 @@ class Worker:
         return summary
 
     def _runner(self, summary: Summary) -> None:
-        next_due: int | None = None
+        dues = self._dues()
+        refreshed = self.context.clock.now_ms()
         while True:
             now = self.context.clock.now_ms()
+            if now - refreshed >= DUE_REFRESH_MS:
+                dues, refreshed = self._dues(), now
             for queue in self.queues:
-                move_due(self.client, queue, now)
-            timeout = fetch_timeout_s(next_due, now, self.fetch_timeout_s)
+                if self._due(dues[queue]):
+                    self._move(queue, now)
+                    dues[queue] = next_due_ms(self.client, queue)
+            timeout = fetch_timeout_s(_earliest(dues), now, self.fetch_timeout_s)
             popped = self.client.execute(b"BRPOP", *self._fetch_keys, timeout)
             if popped is not None:
-                key, payload = popped
-                self._count(
-                    summary, self._drive(process(self.context, self._queue_of[key], payload))
-                )
+                queue = self._queue_of[popped[0]]
+                outcome = self._drive(process(self.context, queue, popped[1]))
+                self._count(summary, outcome)
+                if outcome in _SCHEDULES:
+                    dues[queue] = next_due_ms(self.client, queue)
                 continue
-            dues = [next_due_ms(self.client, queue) for queue in self.queues]
-            next_due = min((due for due in dues if due is not None), default=None)
-            if not self._due(next_due):
+            dues, refreshed = self._dues(), now
+            if not self._due(_earliest(dues)):
                 return
+
+    def _dues(self) -> dict[str, int | None]:
+        return {queue: next_due_ms(self.client, queue) for queue in self.queues}
+
+    def _move(self, queue: str, now: int) -> None:
+        try:
+            move_due(self.client, queue, now)
+        except WatchError as error:
+            self.client.execute(*self._contention(queue, error))
 
     def _drive(self, plan: JobPlan) -> Outcome:
         reply: Any = None
@@ -192,22 +224,37 @@ class Worker:
         return summary
 
     async def _runner_async(self, summary: Summary) -> None:
-        next_due: int | None = None
+        dues = await self._dues_async()
+        refreshed = self.context.clock.now_ms()
         while True:
             now = self.context.clock.now_ms()
+            if now - refreshed >= DUE_REFRESH_MS:
+                dues, refreshed = await self._dues_async(), now
             for queue in self.queues:
-                await move_due_async(self.client, queue, now)
-            timeout = fetch_timeout_s(next_due, now, self.fetch_timeout_s)
+                if self._due(dues[queue]):
+                    await self._move_async(queue, now)
+                    dues[queue] = await next_due_ms_async(self.client, queue)
+            timeout = fetch_timeout_s(_earliest(dues), now, self.fetch_timeout_s)
             popped = await self.client.execute(b"BRPOP", *self._fetch_keys, timeout)
             if popped is not None:
-                key, payload = popped
-                plan = process(self.context, self._queue_of[key], payload)
-                self._count(summary, await self._drive_async(plan))
+                queue = self._queue_of[popped[0]]
+                outcome = await self._drive_async(process(self.context, queue, popped[1]))
+                self._count(summary, outcome)
+                if outcome in _SCHEDULES:
+                    dues[queue] = await next_due_ms_async(self.client, queue)
                 continue
-            dues = [await next_due_ms_async(self.client, queue) for queue in self.queues]
-            next_due = min((due for due in dues if due is not None), default=None)
-            if not self._due(next_due):
+            dues, refreshed = await self._dues_async(), now
+            if not self._due(_earliest(dues)):
                 return
+
+    async def _dues_async(self) -> dict[str, int | None]:
+        return {queue: await next_due_ms_async(self.client, queue) for queue in self.queues}
+
+    async def _move_async(self, queue: str, now: int) -> None:
+        try:
+            await move_due_async(self.client, queue, now)
+        except WatchError as error:
+            await self.client.execute(*self._contention(queue, error))
 
     async def _drive_async(self, plan: JobPlan) -> Outcome:
         reply: Any = None
@@ -223,3 +270,8 @@ class Worker:
         except StopIteration as stop:
             outcome: Outcome = stop.value
             return outcome
+
+
+def _earliest(dues: dict[str, int | None]) -> int | None:
+    """The earliest known due time over the queues, or None."""
+    return min((due for due in dues.values() if due is not None), default=None)
