@@ -15,14 +15,14 @@ Steps, for a payload popped from a ready list of `queue`:
    still names its id, recorded as failed with the reason "undecodable".
 2. Find the task by name in the TaskSet. Unknown name: failed with the
    reason "unknown task <name>"; nothing is imported or called.
-3. One MULTI: HMGET the job's status and dedup key, and (rate-limited tasks)
-   count the start in its window (ratelimit.py). A cancelled job is skipped,
-   not run. Over the limit: deferred to the window's end through the
+3. One MULTI: HMGET the job's status and dedup key, HSET status running,
+   started_at and worker, and (rate-limited tasks) count the start in its
+   window (ratelimit.py). A cancelled job is skipped, not run, its status
+   put back. Over the limit: deferred to the window's end through the
    scheduled set (payload in the job hash, status scheduled, stats
    `rate_limited`); never dropped.
-4. HSET status running, started_at, worker.
-5. Run the task under its timeout (the job's `_timeout`, else the task's).
-6. The outcome, in one MULTI/EXEC inside the queue's hash tag:
+4. Run the task under its timeout (the job's `_timeout`, else the task's).
+5. The outcome, in one MULTI/EXEC inside the queue's hash tag:
    - success: status succeeded; the hash expires after the task's
      finished_ttl (at least the result TTL); the result only if `_result_ttl`
      or the task's result_ttl asks (job.result_only_body); stats `succeeded`.
@@ -33,6 +33,10 @@ Steps, for a payload popped from a ready list of `queue`:
      status failed, an error result if a result TTL asks; stats `failed`.
    A job that finishes (succeeded or failed, not retried or deferred)
    releases its dedup key when the policy is "finish" (the hash's `dedup`).
+
+The steps are also offered as halves, `fetched` (1, 2), `start_commands`
+and `settle` (3), `finish` (5), so the worker runtime can start and finish a
+whole batch of jobs in one MULTI each; `process` drives them for one job.
 
 Timeouts, exactly:
 - An async task is cancelled at the timeout (asyncio.timeout): the run is
@@ -61,6 +65,7 @@ import sys
 import time
 import traceback
 from collections.abc import Generator
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,6 +106,7 @@ class Outcome(enum.Enum):
     RATE_LIMITED = "rate_limited"
     SKIPPED = "skipped"  # cancelled before it could run
     UNDECODABLE = "undecodable"
+    REQUEUED = "requeued"  # at-least-once: interrupted by shutdown, back in its ready list
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +138,7 @@ class Ran:
     timed_out: bool = False
     duration_s: float = 0.0
     reraise: bool = False  # the error stops the worker once the outcome is written
+    abandoned: bool = False  # a sync task past its timeout, still running in its thread
 
 
 JobPlan = Generator[Command | Body | Invoke, Any, Outcome]
@@ -150,46 +157,131 @@ def _number(envelope: Envelope, name: str, default: Any) -> Any:
     return value
 
 
-def process(ctx: Context, queue: str, payload: bytes) -> JobPlan:
-    """The plan for one payload popped from `queue` (module docstring, steps 1-6)."""
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """One popped payload, decoded and matched to its task (steps 1 and 2)."""
+
+    queue: str
+    keys: QueueKeys
+    payload: bytes
+    envelope: Envelope | None  # None: undecodable
+    task: Task[Any, Any] | None  # None: undecodable, or no task of that name
+    window: ratelimit.Window | None
+    job_id: str | None  # the envelope's, or what could be read of an undecodable one
+    error: MalformedPayloadError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Start settled: run the task, then `finish`."""
+
+    invoke: Invoke
+    release: Body
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """Start settled without a run: write `body` (maybe empty); the job's outcome."""
+
+    body: Body
+    outcome: Outcome
+
+
+def fetched(ctx: Context, queue: str, payload: bytes) -> Fetched:
+    """Steps 1 and 2 for a payload popped from `queue`: no I/O."""
     keys = queue_keys(queue)
     try:
         envelope = decode(payload)
     except MalformedPayloadError as error:
-        return (yield from _undecodable(ctx, keys, payload, error))
+        return Fetched(queue, keys, payload, None, None, None, recover_id(payload), error)
     task = ctx.tasks.get(envelope.task)
     limit = task.options.limit if task is not None else None
     window = ratelimit.window(queue, envelope.task, limit, ctx.clock.now_ms()) if limit else None
-    job = keys.job(envelope.id)
-    replies = yield [(b"HMGET", job, b"status", b"dedup"), *(window.check() if window else ())]
+    return Fetched(queue, keys, payload, envelope, task, window, envelope.id)
+
+
+def start_commands(ctx: Context, job: Fetched, now_ms: int) -> Body:
+    """Step 3's commands, for one MULTI: the reads `settle` needs, and the job
+    marked running when it has a task (a cancelled one is put back by `settle`)."""
+    if job.job_id is None:
+        return []
+    key = job.keys.job(job.job_id)
+    if job.envelope is None:
+        return [(b"HGET", key, b"dedup")]
+    if job.task is None:
+        return [(b"HMGET", key, b"status", b"dedup")]
+    running = (b"HSET", key, b"status", b"running", b"started_at", now_ms, b"worker", ctx.worker_id)
+    return [
+        (b"HMGET", key, b"status", b"dedup"),
+        running,
+        *(job.window.check() if job.window else ()),
+    ]
+
+
+def settle(ctx: Context, job: Fetched, replies: list[Any]) -> Run | Done:
+    """Steps 1-3 decided from the replies of `start_commands`: run it, or what instead."""
+    envelope, keys = job.envelope, job.keys
+    if envelope is None:
+        return Done(_undecodable(ctx, job, replies[0] if replies else None), Outcome.UNDECODABLE)
     status, dedup = replies[0]
     release = _release(keys, dedup, envelope)
     if status == b"cancelled":
-        return Outcome.SKIPPED
-    if task is None:
-        log.warning("unknown_task", job_id=envelope.id, task=envelope.task, queue=queue)
+        restore: Body = [(b"HSET", keys.job(envelope.id), b"status", b"cancelled")]
+        return Done(restore if job.task is not None else [], Outcome.SKIPPED)
+    if job.task is None:
+        log.warning("unknown_task", job_id=envelope.id, task=envelope.task, queue=job.queue)
         reason = f"unknown task {envelope.task}"
-        yield _fail(ctx, keys, envelope, "UnknownTaskError", reason, "", release, None)
-        return Outcome.FAILED
-    if window is not None and not window.allows(replies[1]):
-        yield _defer(keys, envelope, payload, window.end_ms)
-        return Outcome.RATE_LIMITED
-    started = ctx.clock.now_ms()
-    yield (b"HSET", job, b"status", b"running", b"started_at", started, b"worker", ctx.worker_id)
-    ran: Ran = yield Invoke(task, envelope, _number(envelope, "timeout", task.options.timeout))
-    body, outcome = _finish(ctx, keys, task, envelope, ran, release)
-    yield body
-    if ran.reraise and ran.error is not None:
-        raise ran.error  # KeyboardInterrupt, SystemExit, the worker's own cancellation
+        body = _fail(ctx, keys, envelope, "UnknownTaskError", reason, "", release, None)
+        return Done(body, Outcome.FAILED)
+    if job.window is not None and not job.window.allows(replies[2]):
+        return Done(_defer(keys, envelope, job.payload, job.window.end_ms), Outcome.RATE_LIMITED)
+    timeout = _number(envelope, "timeout", job.task.options.timeout)
+    return Run(Invoke(job.task, envelope, timeout), release)
+
+
+def finish(ctx: Context, job: Fetched, ran: Ran, release: Body) -> tuple[Body, Outcome]:
+    """Step 5: the body that records how the run went, and its outcome."""
+    assert job.task is not None and job.envelope is not None  # settle ran it
+    return _finish(ctx, job.keys, job.task, job.envelope, ran, release)
+
+
+def fail_body(ctx: Context, job: Fetched, error_type: str, message: str, release: Body) -> Body:
+    """A final failure for reasons outside the task (shutdown, a store error at start)."""
+    return _fail(
+        ctx, job.keys, job.envelope or job.job_id or "", error_type, message, "", release, None
+    )
+
+
+def log_finished(job: Fetched, ran: Ran, outcome: Outcome) -> None:
+    """The canonical line per finished job."""
+    assert job.envelope is not None
     log.info(
         "job_finished",
-        job_id=envelope.id,
-        task=envelope.task,
-        queue=queue,
-        attempt=envelope.attempt,
+        job_id=job.envelope.id,
+        task=job.envelope.task,
+        queue=job.queue,
+        attempt=job.envelope.attempt,
         duration_s=round(ran.duration_s, 6),
         outcome=outcome.value,
     )
+
+
+def process(ctx: Context, queue: str, payload: bytes) -> JobPlan:
+    """The plan for one payload popped from `queue` (module docstring, steps 1-5)."""
+    job = fetched(ctx, queue, payload)
+    commands = start_commands(ctx, job, ctx.clock.now_ms())
+    replies = (yield commands) if commands else []
+    start = settle(ctx, job, replies)
+    if isinstance(start, Done):
+        if start.body:
+            yield start.body
+        return start.outcome
+    ran: Ran = yield start.invoke
+    body, outcome = finish(ctx, job, ran, start.release)
+    yield body
+    if ran.reraise and ran.error is not None:
+        raise ran.error  # KeyboardInterrupt, SystemExit, the worker's own cancellation
+    log_finished(job, ran, outcome)
     return outcome
 
 
@@ -199,19 +291,17 @@ def _release(keys: QueueKeys, dedup: bytes | None, envelope: Envelope) -> Body:
     return [(b"SREM", keys.dedup, key)] if isinstance(key, bytes | str) else []
 
 
-def _undecodable(
-    ctx: Context, keys: QueueKeys, payload: bytes, error: MalformedPayloadError
-) -> JobPlan:
+def _undecodable(ctx: Context, job: Fetched, dedup: bytes | None) -> Body:
     """Step 1: count it, and record it as failed when its id can be read."""
-    job_id = recover_id(payload)
-    log.warning("undecodable_payload", job_id=job_id, queue=keys.queue, error=str(error))
+    keys = job.keys
+    log.warning("undecodable_payload", job_id=job.job_id, queue=keys.queue, error=str(job.error))
     body: Body = [(b"HINCRBY", keys.stats, b"undecodable", 1)]
-    if job_id is not None:
-        dedup = yield (b"HGET", keys.job(job_id), b"dedup")
-        release = [(b"SREM", keys.dedup, dedup)] if dedup is not None else []
-        body += _fail(ctx, keys, job_id, "MalformedPayloadError", "undecodable", "", release, None)
-    yield body
-    return Outcome.UNDECODABLE
+    if job.job_id is not None:
+        release: Body = [(b"SREM", keys.dedup, dedup)] if dedup is not None else []
+        body += _fail(
+            ctx, keys, job.job_id, "MalformedPayloadError", "undecodable", "", release, None
+        )
+    return body
 
 
 def _defer(keys: QueueKeys, envelope: Envelope, payload: bytes, due_ms: int) -> Body:
@@ -231,7 +321,7 @@ def _finish(
     ran: Ran,
     release: Body,
 ) -> tuple[Body, Outcome]:
-    """Step 6: the body that records how the run went, and its outcome."""
+    """Step 5: the body that records how the run went, and its outcome."""
     result_ttl = _number(envelope, "result_ttl", task.options.result_ttl)
     error = ran.error
     if error is None:
@@ -384,6 +474,36 @@ def run_sync(call: Invoke) -> Ran:
     except BaseException as error:  # recorded, then re-raised by `process` if it must
         return _fatal(error, start)
     return _returned(call, value, None, start)
+
+
+async def run_in_pool(call: Invoke, executor: Executor) -> Ran:
+    """A sync task in `executor`, reported timed out at its deadline.
+
+    A thread cannot be interrupted: at the deadline the run is a TimeoutError
+    failure and `abandoned`; the thread runs on, and the worker process that
+    abandoned it should be replaced once its other jobs are done.
+    """
+    start = time.monotonic()
+    loop = asyncio.get_running_loop()
+    future = loop.run_in_executor(executor, _call_sync, call)
+    try:
+        async with asyncio.timeout(call.timeout_s):
+            value, error = await asyncio.shield(future)
+    except TimeoutError:
+        if not future.done():
+            return dataclasses.replace(_timed_out(call, time.monotonic() - start), abandoned=True)
+        value, error = future.result()  # it ended right at the deadline: judged as it returned
+    if error is None or isinstance(error, Exception):
+        return _returned(call, value, error, start)
+    return _fatal(error, start)
+
+
+def _call_sync(call: Invoke) -> tuple[Any, BaseException | None]:
+    """Run a sync task in a pool thread; what it returned or raised."""
+    try:
+        return call.task.func(*call.envelope.args, **call.envelope.kwargs), None
+    except BaseException as error:  # carried back to the event loop's thread
+        return None, error
 
 
 async def run_async(call: Invoke) -> Ran:

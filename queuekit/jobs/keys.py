@@ -16,7 +16,25 @@ of the job layer stays inside one slot:
     qk:{<queue>}:result:<id>      one-element list holding the result, with a TTL
     qk:{<queue>}:stats            hash of counters: enqueued, deduplicated, ...
     qk:{<queue>}:rate:<task>:<w>  string counting starts of a task in rate window w (ratelimit.py)
-    qk:queues                     set of queue names: the only key without a tag
+    qk:{<queue>}:running:<worker> hash job id -> start time (Unix ms): a worker's in-flight
+                                  record for this queue, read by the reaper when it dies
+    qk:{<queue>}:processing:<worker>  list: payloads a worker fetched in at-least-once mode
+                                  (LMOVE target), acknowledged by LREM, requeued by the reaper
+    qk:{<queue>}:lost             sorted set: member = job id, score = when its loss was found
+    qk:{<queue>}:peak             sorted set, member "in_progress": the most jobs of the queue
+                                  ever in progress at once (ZADD GT); stats `in_progress` is now
+    qk:{<queue>}:periodic:<task>  string: the last tick (Unix ms) of a periodic task enqueued
+    qk:{<queue>}:tick:<task>:<t>  string, SET NX PX: the lock that lets one worker enqueue tick t
+
+Keys without a tag (one key each, never in a MULTI with a queue's keys):
+
+    qk:queues                     set of queue names
+    qk:workers                    set of registered worker ids
+    qk:worker:<id>                hash: host, pid, queues, started_at, jobs_done, in_flight,
+                                  last_progress (Unix ms), mode
+    qk:worker:<id>:alive          the heartbeat: a string with a PX TTL, refreshed while alive
+    qk:in_progress                counter: jobs in progress over all queues
+    qk:peak                       sorted set, member "in_progress": the most ever at once
 
 Rules:
 1. Key names are built here only; other modules ask for them.
@@ -34,6 +52,10 @@ from queuekit.errors import InvalidOptionError
 
 PREFIX = b"qk"
 QUEUES = b"qk:queues"
+WORKERS = b"qk:workers"
+IN_PROGRESS = b"qk:in_progress"
+PEAK = b"qk:peak"
+PEAK_MEMBER = b"in_progress"  # the member of a peak sorted set
 DEFAULT_QUEUE = "default"
 QUEUE_NAME_MAX_BYTES = 200  # keys stay short; Redis allows far more
 
@@ -85,6 +107,8 @@ class QueueKeys:
     failed: bytes
     dedup: bytes
     stats: bytes
+    lost: bytes
+    peak: bytes
 
     def job(self, job_id: str) -> bytes:
         return self.tag + b"job:" + job_id.encode()
@@ -97,6 +121,18 @@ class QueueKeys:
 
     def rate(self, task: str, window: int) -> bytes:
         return self.tag + b"rate:" + task.encode() + b":" + str(window).encode()
+
+    def running(self, worker_id: str) -> bytes:
+        return self.tag + b"running:" + worker_id.encode()
+
+    def processing(self, worker_id: str) -> bytes:
+        return self.tag + b"processing:" + worker_id.encode()
+
+    def periodic(self, task: str) -> bytes:
+        return self.tag + b"periodic:" + task.encode()
+
+    def tick(self, task: str, tick_ms: int) -> bytes:
+        return self.tag + b"tick:" + task.encode() + b":" + str(tick_ms).encode()
 
 
 @functools.lru_cache(maxsize=1024)
@@ -111,4 +147,16 @@ def queue_keys(queue: str) -> QueueKeys:
         failed=tag + b"failed",
         dedup=tag + b"dedup",
         stats=tag + b"stats",
+        lost=tag + b"lost",
+        peak=tag + b"peak",
     )
+
+
+def worker_info(worker_id: str) -> bytes:
+    """The registry hash of a worker process."""
+    return b"qk:worker:" + worker_id.encode()
+
+
+def worker_alive(worker_id: str) -> bytes:
+    """The heartbeat key of a worker process (it exists while the worker is alive)."""
+    return b"qk:worker:" + worker_id.encode() + b":alive"

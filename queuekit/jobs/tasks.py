@@ -163,6 +163,19 @@ class TaskSet:
     def get(self, name: str) -> Task[Any, Any] | None:
         return self._tasks.get(name)
 
+    def include(self, *others: TaskSet) -> TaskSet:
+        """Add the tasks of `others` by name (a worker's modules into one set); self."""
+        for other in others:
+            for task in other:
+                known = self._tasks.get(task.name)
+                if known is not None and known is not task:
+                    raise UsageError(
+                        f"task name {task.name!r} is registered twice: by {known.func!r} "
+                        f"and by {task.func!r}; give one of them another name="
+                    )
+                self._tasks[task.name] = task
+        return self
+
     def __getitem__(self, name: str) -> Task[Any, Any]:
         try:
             return self._tasks[name]

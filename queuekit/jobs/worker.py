@@ -73,6 +73,7 @@ class Summary:
     rate_limited: int = 0
     skipped: int = 0
     undecodable: int = 0
+    requeued: int = 0
 
     def add(self, outcome: Outcome) -> None:
         setattr(self, outcome.value, getattr(self, outcome.value) + 1)

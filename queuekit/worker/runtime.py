@@ -1,0 +1,565 @@
+"""A worker process: fetch, start, run and acknowledge jobs in batches on one asyncio loop.
+
+    report = await run_worker(settings, tasks, client)     # in a running loop
+    code = run_process(settings, tasks)                    # a worker process's main
+
+Three loops share the process:
+
+- fetch: while fewer than `concurrency` jobs are in flight, fetch up to the
+  free capacity (fetch.py; a worker never fetches more than it can start),
+  then start the whole batch in one MULTI on the queue's slot: each job's
+  checks and "running" mark (execution.start_commands) and the in-flight
+  record (bookkeeping.started). Each job then runs as an asyncio task:
+  async tasks on this loop, cancelled at their timeout; sync tasks in a
+  thread pool of `concurrency` threads, reported timed out at their timeout
+  and abandoned (a thread cannot be stopped), after which the process stops
+  fetching, finishes its other jobs and exits RECYCLE to be replaced.
+- flush: finished jobs are written together: one MULTI per queue with every
+  outcome body and the in-flight record's removal (and, at-least-once, the
+  acknowledgement), plus one pipeline for the totals, the registry's
+  progress and the peaks. A job's capacity slot frees only once that write
+  is done, so the store never counts more jobs in progress than the
+  workers' capacity: the peak is exact.
+- background: the heartbeat (and the registry's in_flight figure), the
+  reaper of dead workers (reaper.py), the scheduler's moves of due jobs, and
+  periodic jobs.
+
+Stopping: the first SIGTERM/SIGINT (Shutdown.request) stops fetching (a
+waiting fetch returns within FETCH_WAIT_S; it is never cancelled, as its
+reply may carry jobs), lets the jobs in flight finish for up to
+`shutdown_timeout_s`, then cancels the rest; the second stops them at once.
+A cancelled job is recorded failed with the reason "shutdown"
+(WorkerShutdown) or, at-least-once, put back at the front of its list with
+attempt+1. `--burst` stops once nothing is ready or due and nothing runs;
+`max_jobs` once that many jobs were taken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import signal
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from queuekit.connect import connect_async
+from queuekit.engine.clock import Clock, SystemClock
+from queuekit.errors import QueuekitError, StoreConnectionError, WatchError
+from queuekit.exitcodes import ExitCode
+from queuekit.jobs import keys
+from queuekit.jobs.execution import (
+    Context,
+    Done,
+    Fetched,
+    Outcome,
+    Ran,
+    Run,
+    fail_body,
+    fetched,
+    finish,
+    log_finished,
+    run_async,
+    run_in_pool,
+    settle,
+    start_commands,
+)
+from queuekit.jobs.keys import queue_keys
+from queuekit.jobs.scheduler import move_due_async, next_due_ms_async
+from queuekit.jobs.tasks import TaskSet
+from queuekit.jobs.txn import Body
+from queuekit.jobs.worker import BURST_FETCH_TIMEOUT_S, Summary
+from queuekit.worker import bookkeeping, reaper
+from queuekit.worker.fetch import Batch, Fetcher, Source, sources
+from queuekit.worker.settings import WorkerSettings
+
+log = structlog.get_logger(__name__)
+
+FETCH_WAIT_S = 1.0  # longest a fetch waits on empty lists: bounds how late a stop is seen
+DRAIN_POLL_S = 0.05  # how often a draining worker looks at its deadline and signals
+SCHEDULE_REFRESH_MS = 1000  # how stale the known due times of scheduled jobs may get
+STORE_RETRY_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)  # waits between tries while the store is away
+
+_METRIC_OUTCOMES = {Outcome.SUCCEEDED: "success", Outcome.SKIPPED: "cancelled"}
+
+
+class Shutdown:
+    """Stop requests: the first asks for a graceful drain, the second for an immediate stop."""
+
+    def __init__(self) -> None:
+        self.graceful = asyncio.Event()
+        self.immediate = asyncio.Event()
+
+    def request(self) -> None:
+        if self.graceful.is_set():
+            self.immediate.set()
+        self.graceful.set()
+
+
+@dataclass
+class Report:
+    """How a worker process's run went."""
+
+    worker_id: str
+    summary: Summary = field(default_factory=Summary)
+    cancelled: int = 0  # jobs still running at the shutdown deadline, cancelled
+    abandoned: int = 0  # sync jobs left running in their threads
+    recycle: bool = False
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.cancelled:
+            return ExitCode.DRAIN_TIMEOUT
+        return ExitCode.RECYCLE if self.recycle else ExitCode.OK
+
+
+@dataclass(slots=True)
+class _Finished:
+    """A job whose outcome waits to be written by the flush loop."""
+
+    job: Fetched
+    source: Source
+    body: Body
+    outcome: Outcome
+    ran: Ran | None
+
+
+class _NoMetrics:
+    """The metric hooks when metrics are off."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: None
+
+
+class WorkerProcess:
+    """One worker process's jobs; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        tasks: TaskSet,
+        client: Any,
+        *,
+        clock: Clock | None = None,
+        shutdown: Shutdown | None = None,
+        metrics: Any = None,
+        periodic: Any = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.clock = clock or SystemClock()
+        self.shutdown = shutdown or Shutdown()
+        self.metrics = metrics or _NoMetrics()
+        self.periodic = periodic
+        self.worker_id = worker_id or bookkeeping.new_worker_id()
+        self.ctx = Context(tasks, self.clock, self.worker_id, random.Random())
+        self.queues = settings.queues
+        self.reliable = tuple(queue for queue in self.queues if settings.reliable(queue))
+        self.fetcher = Fetcher(sources(self.queues, settings.reliable, self.worker_id))
+        self.report = Report(self.worker_id)
+        self.in_flight = 0  # fetched and not yet acknowledged
+        self.taken = 0  # fetched in all, for max_jobs
+        self._running: set[asyncio.Task[None]] = set()
+        self._finished: list[_Finished] = []
+        self._peaks: dict[str, int] = {}  # queue -> highest in_progress seen, not yet written
+        self._total_peak = 0  # the same over all queues
+        self._dirty = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self._closing = False
+        self._pool = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="queuekit-job")
+
+    # -- the whole run ---------------------------------------------------------------
+
+    async def run(self) -> Report:
+        ttl_ms = round(self.settings.heartbeat_ttl_s * 1000)
+        now = self.clock.now_ms()
+        await self._send(
+            bookkeeping.register(self.worker_id, self.queues, self.reliable, now, ttl_ms)
+        )
+        log.info("worker_started", worker=self.worker_id, queues=list(self.queues))
+        try:
+            async with asyncio.TaskGroup() as group:
+                background = group.create_task(self._background())
+                flusher = group.create_task(self._flush_loop())
+                await self._fetch_loop()
+                await self._drain()
+                self._closing = True
+                self._dirty.set()
+                await flusher
+                background.cancel()
+        finally:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            with contextlib.suppress(QueuekitError, OSError):
+                await self._send(bookkeeping.deregister(self.worker_id))
+        log.info("worker_stopped", worker=self.worker_id, **self.report.summary.as_dict())
+        return self.report
+
+    def _stopping(self) -> bool:
+        if self.shutdown.graceful.is_set() or self.report.recycle:
+            return True
+        limit = self.settings.max_jobs
+        if limit is not None and self.taken >= limit:
+            self.report.recycle = True
+            return True
+        return False
+
+    async def _send(self, commands: Body) -> list[Any]:
+        """Plain pipelined commands (registry, totals): their replies, errors included."""
+        pipe = self.client.pipeline(transaction=False)
+        for argv in commands:
+            pipe.execute_command(*argv)
+        return list(await pipe.execute(raise_on_error=False))
+
+    async def _write(self, doing: str, parts: list[Body]) -> list[list[Any]]:
+        """The parts in one MULTI/EXEC, one round trip; each part's replies, errors
+        included. Sent until the store answers: what it records exists only here.
+
+        Each part stays inside one slot (a queue's hash tag, or one untagged key
+        per command), so a Redis Cluster transport can send a MULTI per part.
+        """
+        failures = 0
+        while True:
+            pipe = self.client.pipeline(transaction=True)
+            for part in parts:
+                for argv in part:
+                    pipe.execute_command(*argv)
+            try:
+                replies = list(await pipe.execute(raise_on_error=False))
+            except StoreConnectionError as error:
+                await self._store_away(doing, error, failures)
+                failures += 1
+                continue
+            split, start = [], 0
+            for part in parts:
+                split.append(replies[start : start + len(part)])
+                start += len(part)
+            return split
+
+    # -- fetch and start -------------------------------------------------------------
+
+    async def _fetch_loop(self) -> None:
+        wait_s = BURST_FETCH_TIMEOUT_S if self.settings.burst else FETCH_WAIT_S
+        failures = 0
+        while not self._stopping():
+            free = self.settings.concurrency - self.in_flight
+            if self.settings.max_jobs is not None:
+                free = min(free, self.settings.max_jobs - self.taken)
+            if free <= 0:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
+            try:
+                batch = await self.fetcher.fetch(self.client, free, wait_s)
+            except StoreConnectionError as error:
+                await self._store_away("fetch", error, failures)
+                failures += 1
+                continue
+            failures = 0
+            if batch is not None:
+                await self._start(batch)
+            elif self.settings.burst and await self._drained():
+                return
+
+    async def _store_away(self, doing: str, error: Exception, failures: int) -> None:
+        delay = STORE_RETRY_S[min(failures, len(STORE_RETRY_S) - 1)]
+        log.warning("store_unavailable", doing=doing, error=str(error), retry_in_s=delay)
+        await asyncio.sleep(delay)
+
+    async def _drained(self) -> bool:
+        """Burst mode: whether nothing is ready, due or running; moves what is due."""
+        if self.in_flight:
+            self._slot_freed.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(BURST_FETCH_TIMEOUT_S):
+                    await self._slot_freed.wait()
+            return False
+        now = self.clock.now_ms()
+        for queue in self.queues:
+            due = await next_due_ms_async(self.client, queue)
+            if due is not None and due <= now:
+                await self._move_due(queue, now)
+                return False
+        return True
+
+    async def _start(self, batch: Batch) -> None:
+        """Start a fetched batch: one MULTI on its queue, then a task per job to run."""
+        source, now = batch.source, self.clock.now_ms()
+        jobs = [fetched(self.ctx, source.queue, payload) for payload in batch.payloads]
+        self.in_flight += len(jobs)
+        self.taken += len(jobs)
+        body: Body = []
+        spans = []
+        for job in jobs:
+            commands = start_commands(self.ctx, job, now)
+            spans.append(slice(len(body), len(body) + len(commands)))
+            body += commands
+        counted = [job.job_id for job in jobs if job.job_id is not None]
+        qkeys = queue_keys(source.queue)
+        body += bookkeeping.started(qkeys, self.worker_id, counted, now)
+        replies, totals = await self._write(
+            "start", [body, [bookkeeping.total_in_progress(len(counted))]]
+        )
+        if isinstance(replies[-1], int) and replies[-1] > self._peaks.get(source.queue, 0):
+            self._peaks[source.queue] = replies[-1]
+        if isinstance(totals[0], int):
+            self._total_peak = max(self._total_peak, totals[0])
+        for job, span in zip(jobs, spans, strict=True):
+            self._begin(job, source, replies[span], now)
+        self._dirty.set()
+
+    def _begin(self, job: Fetched, source: Source, replies: list[Any], now_ms: int) -> None:
+        """Settle one started job: run it, or queue what it became for the flush."""
+        problem = next((reply for reply in replies if isinstance(reply, Exception)), None)
+        if problem is not None:
+            log.error("job_start_failed", job_id=job.job_id, queue=job.queue, error=str(problem))
+            body = fail_body(self.ctx, job, "StoreError", f"at start: {problem}", [])
+            self._finished.append(_Finished(job, source, body, Outcome.FAILED, None))
+            return
+        start = settle(self.ctx, job, replies)
+        if isinstance(start, Done):
+            self._finished.append(_Finished(job, source, start.body, start.outcome, None))
+            return
+        envelope = start.invoke.envelope
+        self.metrics.started(job.queue, envelope.task, max(0, now_ms - envelope.enqueued_at) / 1000)
+        task = asyncio.create_task(self._run(job, source, start))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    # -- run ------------------------------------------------------------------------
+
+    async def _run(self, job: Fetched, source: Source, run: Run) -> None:
+        ran: Ran | None
+        try:
+            if run.invoke.task.is_async:
+                ran = await run_async(run.invoke)
+            else:
+                ran = await run_in_pool(run.invoke, self._pool)
+        except asyncio.CancelledError:  # a sync job, cancelled at shutdown: its thread runs on
+            self.report.abandoned += 1
+            ran = None
+        if ran is None or (ran.reraise and isinstance(ran.error, asyncio.CancelledError)):
+            self.report.cancelled += 1
+            body, outcome = self._interrupted(job, source, run)
+        else:
+            if ran.abandoned:
+                self.report.abandoned += 1
+                self.report.recycle = True
+                log.warning("sync_job_abandoned", job_id=job.job_id, task=run.invoke.task.name)
+            body, outcome = finish(self.ctx, job, ran, run.release)
+        self._finished.append(_Finished(job, source, body, outcome, ran))
+        self._dirty.set()
+
+    def _interrupted(self, job: Fetched, source: Source, run: Run) -> tuple[Body, Outcome]:
+        """A job cancelled at shutdown: failed (reason shutdown), or requeued at-least-once."""
+        if source.reliable:
+            body, _ = reaper.requeue_body(job.keys, job.payload, source.level)
+            return body, Outcome.REQUEUED
+        timeout = self.settings.shutdown_timeout_s
+        message = f"shutdown: still running {timeout} s after the worker was asked to stop"
+        return fail_body(self.ctx, job, "WorkerShutdown", message, run.release), Outcome.FAILED
+
+    async def _drain(self) -> None:
+        """Let running jobs finish; cancel them at the shutdown deadline or a second signal."""
+        graceful_since: float | None = None
+        while self._running:
+            if self.shutdown.graceful.is_set() and graceful_since is None:
+                graceful_since = time.monotonic()
+                log.info("worker_draining", worker=self.worker_id, running=len(self._running))
+            late = (
+                graceful_since is not None
+                and time.monotonic() - graceful_since >= self.settings.shutdown_timeout_s
+            )
+            if late or self.shutdown.immediate.is_set():
+                log.warning("jobs_cancelled_at_shutdown", count=len(self._running))
+                for task in list(self._running):
+                    task.cancel()
+                await asyncio.wait(list(self._running))
+                return
+            await asyncio.wait(list(self._running), timeout=DRAIN_POLL_S)
+
+    # -- flush ----------------------------------------------------------------------
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            finished, self._finished = self._finished, []
+            if finished or self._peaks or self._total_peak:
+                await self._flush(finished)
+            if self._closing and not self.in_flight and not self._finished:
+                return
+
+    async def _flush(self, finished: list[_Finished]) -> None:
+        """Write finished jobs and pending peaks (module docstring: flush)."""
+        bodies: dict[str, Body] = {}
+        ids: dict[str, list[str]] = {}
+        acks: dict[str, list[bytes]] = {}
+        for item in finished:
+            queue = item.job.queue
+            bodies.setdefault(queue, []).extend(item.body)
+            if item.job.job_id is not None:
+                ids.setdefault(queue, []).append(item.job.job_id)
+            if item.source.reliable:
+                acks.setdefault(queue, []).append(item.job.payload)
+        for queue, body in bodies.items():
+            qkeys = queue_keys(queue)
+            body += bookkeeping.finished(
+                qkeys, self.worker_id, ids.get(queue, []), acks.get(queue, [])
+            )
+        peaks, self._peaks = self._peaks, {}
+        for queue, value in peaks.items():  # a queue's peak rides in its MULTI
+            bodies.setdefault(queue, []).append(bookkeeping.peak(queue_keys(queue).peak, value))
+        plain: Body = []
+        if self._total_peak:
+            plain.append(bookkeeping.peak(keys.PEAK, self._total_peak))
+            self._total_peak = 0
+        counted = sum(len(queue_ids) for queue_ids in ids.values())
+        if counted:
+            plain.append(bookkeeping.total_in_progress(-counted))
+        if finished:
+            in_flight, now = self.in_flight - len(finished), self.clock.now_ms()
+            plain += bookkeeping.progress(self.worker_id, len(finished), in_flight, now)
+        for replies in await self._write("flush", [*bodies.values(), plain]):
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    log.error("flush_error", error=str(reply))
+        self.in_flight -= len(finished)
+        self._slot_freed.set()
+        for item in finished:
+            self._account(item)
+
+    def _account(self, item: _Finished) -> None:
+        """The summary, the job_finished line and the metrics for a written job."""
+        self.report.summary.add(item.outcome)
+        job, ran, outcome = item.job, item.ran, item.outcome
+        envelope = job.envelope
+        if envelope is None:
+            self.metrics.undecodable(job.queue)
+            return
+        if outcome is Outcome.RATE_LIMITED:
+            self.metrics.rate_limited(job.queue, envelope.task)
+            return
+        ran = ran or Ran()
+        log_finished(job, ran, outcome)
+        if outcome is Outcome.REQUEUED:
+            self.metrics.redelivered(job.queue, 1)
+            return
+        label = _METRIC_OUTCOMES.get(outcome, "timeout" if ran.timed_out else "failure")
+        self.metrics.finished(job.queue, envelope.task, label, ran.duration_s)
+        if outcome is Outcome.RETRIED:
+            self.metrics.retried(job.queue, envelope.task)
+
+    # -- background -----------------------------------------------------------------
+
+    async def _background(self) -> None:
+        """Heartbeat and reaper, scheduled moves, periodic jobs; never stops the worker."""
+        interval_ms = round(self.settings.heartbeat_interval_s * 1000)
+        next_beat = 0
+        dues: dict[str, int | None] = {}
+        refreshed = -SCHEDULE_REFRESH_MS
+        while True:
+            now = self.clock.now_ms()
+            try:
+                if now >= next_beat:
+                    await self._beat(now)
+                    next_beat = now + interval_ms
+                if now - refreshed >= SCHEDULE_REFRESH_MS:
+                    dues = {
+                        queue: await next_due_ms_async(self.client, queue) for queue in self.queues
+                    }
+                    refreshed = now
+                for queue, due in dues.items():
+                    if due is not None and due <= now:
+                        await self._move_due(queue, now)
+                        dues[queue] = await next_due_ms_async(self.client, queue)
+                if self.periodic is not None:
+                    await self.periodic.run_due(self.client)
+            except QueuekitError as error:
+                log.warning("background_error", error=str(error))
+            wake = min(next_beat, refreshed + SCHEDULE_REFRESH_MS, *_known(dues))
+            if self.periodic is not None and self.periodic.next_due_ms() is not None:
+                wake = min(wake, self.periodic.next_due_ms())
+            await asyncio.sleep(max(0.001, (wake - self.clock.now_ms()) / 1000))
+
+    async def _beat(self, now_ms: int) -> None:
+        ttl_ms = round(self.settings.heartbeat_ttl_s * 1000)
+        info = keys.worker_info(self.worker_id)
+        await self._send(
+            [
+                bookkeeping.heartbeat(self.worker_id, ttl_ms),
+                (b"HSET", info, b"in_flight", self.in_flight),
+            ]
+        )
+        for reaped in await reaper.reap(self.client, self.worker_id, self.queues, now_ms):
+            if reaped.lost:
+                self.metrics.lost(reaped.queue, "worker_died", len(reaped.lost))
+            if reaped.redelivered:
+                self.metrics.redelivered(reaped.queue, len(reaped.redelivered))
+
+    async def _move_due(self, queue: str, now_ms: int) -> None:
+        try:
+            await move_due_async(self.client, queue, now_ms)
+        except WatchError as error:
+            log.warning("scheduler_contention", queue=queue, error=str(error))
+            stats = queue_keys(queue).stats
+            await self.client.execute(b"HINCRBY", stats, b"scheduler_contention", 1)
+
+
+def _known(dues: dict[str, int | None]) -> list[int]:
+    return [due for due in dues.values() if due is not None]
+
+
+async def run_worker(
+    settings: WorkerSettings,
+    tasks: TaskSet,
+    client: Any,
+    *,
+    clock: Clock | None = None,
+    shutdown: Shutdown | None = None,
+    metrics: Any = None,
+    periodic: Any = None,
+) -> Report:
+    """Run a worker on `client` until it stops (module docstring); its report."""
+    worker = WorkerProcess(
+        settings, tasks, client, clock=clock, shutdown=shutdown, metrics=metrics, periodic=periodic
+    )
+    return await worker.run()
+
+
+async def _main(settings: WorkerSettings, tasks: TaskSet) -> Report | ExitCode:
+    shutdown = Shutdown()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, shutdown.request)
+    client = connect_async(settings.url)
+    try:
+        return await run_worker(settings, tasks, client, shutdown=shutdown)
+    except StoreConnectionError as error:
+        log.error("store_unavailable", error=str(error))
+        return ExitCode.STORE_UNAVAILABLE
+    finally:
+        with contextlib.suppress(Exception):
+            await client.aclose()
+
+
+def run_process(settings: WorkerSettings, tasks: TaskSet) -> ExitCode:
+    """A worker process's main: run until stopped; the exit code says why.
+
+    If a sync job was abandoned in its thread, the process cannot wait for
+    it: it exits at once with os._exit, after flushing its output.
+    """
+    outcome = asyncio.run(_main(settings, tasks))
+    if isinstance(outcome, ExitCode):
+        return outcome
+    if outcome.abandoned:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(outcome.exit_code)
+    return outcome.exit_code
