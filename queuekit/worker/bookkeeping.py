@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterable
+from typing import Any
 
 from queuekit.jobs import keys
 from queuekit.jobs.keys import QueueKeys
@@ -37,20 +38,19 @@ def register(
     worker_id: str,
     queues: Iterable[str],
     reliable: Iterable[str],
-    now_ms: int,
+    started_ms: int,
     ttl_ms: int,
 ) -> Body:
-    """The commands that add a worker to the registry, alive."""
+    """The commands that put a worker in the registry, alive. Sent with every
+    heartbeat too, so a store that restarted empty learns of the worker again
+    (jobs_done, in_flight and last_progress are the flush's and the beat's)."""
     info = keys.worker_info(worker_id)
     fields = {
         b"host": socket.gethostname(),
         b"pid": os.getpid(),
         b"queues": ",".join(queues),
         b"reliable_queues": ",".join(reliable),
-        b"started_at": now_ms,
-        b"jobs_done": 0,
-        b"in_flight": 0,
-        b"last_progress": 0,
+        b"started_at": started_ms,
     }
     flat = [item for pair in fields.items() for item in pair]
     return [
@@ -101,6 +101,23 @@ def finished(qkeys: QueueKeys, worker_id: str, job_ids: list[str], acks: list[by
         body.append((b"HDEL", qkeys.running(worker_id), *job_ids))
         body.append((b"HINCRBY", qkeys.stats, b"in_progress", -len(job_ids)))
     return body
+
+
+def coalesce_counters(body: Body) -> Body:
+    """`body` with its HINCRBYs of one field summed into one command, placed last.
+
+    A batch of finished jobs carries one `HINCRBY stats succeeded 1` per job;
+    nothing in a flush reads those counters, so their sum is the same write
+    in fewer commands.
+    """
+    sums: dict[tuple[Any, Any], int] = {}
+    kept: Body = []
+    for argv in body:
+        if argv[0] == b"HINCRBY" and isinstance(argv[3], int):
+            sums[argv[1], argv[2]] = sums.get((argv[1], argv[2]), 0) + argv[3]
+        else:
+            kept.append(argv)
+    return kept + [(b"HINCRBY", key, name, total) for (key, name), total in sums.items()]
 
 
 def total_in_progress(delta: int) -> Command:

@@ -105,6 +105,21 @@ class Fetcher:
                 return batch
         return await self._wait(client, timeout_s)
 
+    def piggyback(self, count: int) -> tuple[Any, ...] | None:
+        """A non-blocking LMPOP of up to `count` over the sources, to send with other
+        commands (at-most-once sources only; None otherwise)."""
+        if self._any_reliable or count <= 0:
+            return None
+        keys = [source.key for source in self.sources]
+        return (b"LMPOP", len(keys), *keys, b"RIGHT", b"COUNT", count)
+
+    def batch(self, reply: Any) -> Batch | None:
+        """The batch an (B)LMPOP reply holds, if any."""
+        if not isinstance(reply, list):
+            return None  # nil, or an error reply (logged by the caller's writes)
+        key, payloads = reply
+        return Batch(self._by_key[key], list(payloads))
+
     async def _pop(
         self, client: Any, group: list[Source], count: int, timeout_s: float | None
     ) -> Batch | None:
@@ -114,10 +129,7 @@ class Fetcher:
         else:
             command = (b"BLMPOP", timeout_s, len(keys), *keys, b"RIGHT", b"COUNT", count)
             reply = await client.execute(*command)
-        if reply is None:
-            return None
-        key, payloads = reply
-        return Batch(self._by_key[key], list(payloads))
+        return self.batch(reply)
 
     async def _move(self, client: Any, source: Source, count: int) -> Batch | None:
         pipe = client.pipeline(transaction=False)

@@ -14,12 +14,14 @@ Three loops share the process:
   thread pool of `concurrency` threads, reported timed out at their timeout
   and abandoned (a thread cannot be stopped), after which the process stops
   fetching, finishes its other jobs and exits RECYCLE to be replaced.
-- flush: finished jobs are written together: one MULTI per queue with every
-  outcome body and the in-flight record's removal (and, at-least-once, the
-  acknowledgement), plus one pipeline for the totals, the registry's
-  progress and the peaks. A job's capacity slot frees only once that write
-  is done, so the store never counts more jobs in progress than the
-  workers' capacity: the peak is exact.
+- flush: finished jobs are written together, in one MULTI: every outcome
+  body and the in-flight record's removal (and, at-least-once, the
+  acknowledgement), the totals, the registry's progress and the peaks. A
+  job's capacity slot frees only once that write is done, so the store
+  never counts more jobs in progress than the workers' capacity: the peak
+  is exact. At-most-once, the same round trip ends with an LMPOP for the
+  freed slots, so under load a batch costs two round trips: start, and
+  finish-and-fetch-the-next.
 - background: the heartbeat (and the registry's in_flight figure), the
   reaper of dead workers (reaper.py), the scheduler's moves of due jobs, and
   periodic jobs.
@@ -30,7 +32,8 @@ reply may carry jobs), lets the jobs in flight finish for up to
 `shutdown_timeout_s`, then cancels the rest; the second stops them at once.
 A cancelled job is recorded failed with the reason "shutdown"
 (WorkerShutdown) or, at-least-once, put back at the front of its list with
-attempt+1. `--burst` stops once nothing is ready or due and nothing runs;
+attempt+1. A process whose parent (the supervisor) dies stops the same way,
+within PARENT_POLL_S. `--burst` stops once nothing is ready or due and nothing runs;
 `max_jobs` once that many jobs were taken.
 """
 
@@ -84,6 +87,7 @@ log = structlog.get_logger(__name__)
 FETCH_WAIT_S = 1.0  # longest a fetch waits on empty lists: bounds how late a stop is seen
 DRAIN_POLL_S = 0.05  # how often a draining worker looks at its deadline and signals
 SCHEDULE_REFRESH_MS = 1000  # how stale the known due times of scheduled jobs may get
+PARENT_POLL_S = 0.5  # how soon a worker notices that its supervisor died
 STORE_RETRY_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)  # waits between tries while the store is away
 
 _METRIC_OUTCOMES = {Outcome.SUCCEEDED: "success", Outcome.SKIPPED: "cancelled"}
@@ -164,7 +168,9 @@ class WorkerProcess:
         self.reliable = tuple(queue for queue in self.queues if settings.reliable(queue))
         self.fetcher = Fetcher(sources(self.queues, settings.reliable, self.worker_id))
         self.report = Report(self.worker_id)
+        self.started_ms = 0
         self.in_flight = 0  # fetched and not yet acknowledged
+        self._fetching = 0  # the count a fetch that is waiting may still bring
         self.taken = 0  # fetched in all, for max_jobs
         self._running: set[asyncio.Task[None]] = set()
         self._finished: list[_Finished] = []
@@ -178,11 +184,10 @@ class WorkerProcess:
     # -- the whole run ---------------------------------------------------------------
 
     async def run(self) -> Report:
-        ttl_ms = round(self.settings.heartbeat_ttl_s * 1000)
-        now = self.clock.now_ms()
-        await self._send(
-            bookkeeping.register(self.worker_id, self.queues, self.reliable, now, ttl_ms)
-        )
+        self.started_ms = self.clock.now_ms()
+        info = keys.worker_info(self.worker_id)
+        figures = (b"jobs_done", 0, b"in_flight", 0, b"last_progress", 0)
+        await self._send([*self._registration(), (b"HSET", info, *figures)])
         log.info("worker_started", worker=self.worker_id, queues=list(self.queues))
         try:
             async with asyncio.TaskGroup() as group:
@@ -248,24 +253,33 @@ class WorkerProcess:
         wait_s = BURST_FETCH_TIMEOUT_S if self.settings.burst else FETCH_WAIT_S
         failures = 0
         while not self._stopping():
-            free = self.settings.concurrency - self.in_flight
-            if self.settings.max_jobs is not None:
-                free = min(free, self.settings.max_jobs - self.taken)
+            free = self._free()
             if free <= 0:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
                 continue
+            self._fetching = free
             try:
                 batch = await self.fetcher.fetch(self.client, free, wait_s)
             except StoreConnectionError as error:
                 await self._store_away("fetch", error, failures)
                 failures += 1
                 continue
+            finally:
+                self._fetching = 0
             failures = 0
             if batch is not None:
                 await self._start(batch)
             elif self.settings.burst and await self._drained():
                 return
+
+    def _free(self) -> int:
+        """How many more jobs this process may take now: its capacity, less the jobs
+        in flight and those a waiting fetch may bring, within max_jobs."""
+        free = self.settings.concurrency - self.in_flight - self._fetching
+        if self.settings.max_jobs is not None:
+            free = min(free, self.settings.max_jobs - self.taken - self._fetching)
+        return free
 
     async def _store_away(self, doing: str, error: Exception, failures: int) -> None:
         delay = STORE_RETRY_S[min(failures, len(STORE_RETRY_S) - 1)]
@@ -398,6 +412,24 @@ class WorkerProcess:
 
     async def _flush(self, finished: list[_Finished]) -> None:
         """Write finished jobs and pending peaks (module docstring: flush)."""
+        parts = self._finish_parts(finished)
+        fetch = self._next_fetch(len(finished))
+        written = await self._write("flush", parts + fetch)
+        popped = written.pop()[0] if fetch else None
+        for replies in [*written, [popped]]:
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    log.error("flush_error", error=str(reply))
+        self.in_flight -= len(finished)
+        self._slot_freed.set()
+        for item in finished:
+            self._account(item)
+        batch = self.fetcher.batch(popped)
+        if batch is not None:
+            await self._start(batch)
+
+    def _finish_parts(self, finished: list[_Finished]) -> list[Body]:
+        """The commands of a flush: a part per queue (its slot), then the untagged keys."""
         bodies: dict[str, Body] = {}
         ids: dict[str, list[str]] = {}
         acks: dict[str, list[bytes]] = {}
@@ -409,12 +441,10 @@ class WorkerProcess:
             if item.source.reliable:
                 acks.setdefault(queue, []).append(item.job.payload)
         for queue, body in bodies.items():
-            qkeys = queue_keys(queue)
-            body += bookkeeping.finished(
-                qkeys, self.worker_id, ids.get(queue, []), acks.get(queue, [])
-            )
+            queue_ids, queue_acks = ids.get(queue, []), acks.get(queue, [])
+            body += bookkeeping.finished(queue_keys(queue), self.worker_id, queue_ids, queue_acks)
         peaks, self._peaks = self._peaks, {}
-        for queue, value in peaks.items():  # a queue's peak rides in its MULTI
+        for queue, value in peaks.items():  # a queue's peak rides in its part
             bodies.setdefault(queue, []).append(bookkeeping.peak(queue_keys(queue).peak, value))
         plain: Body = []
         if self._total_peak:
@@ -426,14 +456,16 @@ class WorkerProcess:
         if finished:
             in_flight, now = self.in_flight - len(finished), self.clock.now_ms()
             plain += bookkeeping.progress(self.worker_id, len(finished), in_flight, now)
-        for replies in await self._write("flush", [*bodies.values(), plain]):
-            for reply in replies:
-                if isinstance(reply, Exception):
-                    log.error("flush_error", error=str(reply))
-        self.in_flight -= len(finished)
-        self._slot_freed.set()
-        for item in finished:
-            self._account(item)
+        return [*map(bookkeeping.coalesce_counters, bodies.values()), plain]
+
+    def _next_fetch(self, freed: int) -> list[Body]:
+        """An LMPOP for the slots this flush frees, sent after its writes in the same
+        round trip: the next batch comes back with the acknowledgement. The store has
+        counted the finished jobs out before it pops, so the peak stays exact."""
+        if not freed or self._stopping():
+            return []
+        command = self.fetcher.piggyback(self._free() + freed)
+        return [[command]] if command is not None else []
 
     def _account(self, item: _Finished) -> None:
         """The summary, the job_finished line and the metrics for a written job."""
@@ -488,15 +520,15 @@ class WorkerProcess:
                 wake = min(wake, self.periodic.next_due_ms())
             await asyncio.sleep(max(0.001, (wake - self.clock.now_ms()) / 1000))
 
-    async def _beat(self, now_ms: int) -> None:
+    def _registration(self) -> Body:
         ttl_ms = round(self.settings.heartbeat_ttl_s * 1000)
-        info = keys.worker_info(self.worker_id)
-        await self._send(
-            [
-                bookkeeping.heartbeat(self.worker_id, ttl_ms),
-                (b"HSET", info, b"in_flight", self.in_flight),
-            ]
+        return bookkeeping.register(
+            self.worker_id, self.queues, self.reliable, self.started_ms, ttl_ms
         )
+
+    async def _beat(self, now_ms: int) -> None:
+        info = keys.worker_info(self.worker_id)
+        await self._send([*self._registration(), (b"HSET", info, b"in_flight", self.in_flight)])
         for reaped in await reaper.reap(self.client, self.worker_id, self.queues, now_ms):
             if reaped.lost:
                 self.metrics.lost(reaped.queue, "worker_died", len(reaped.lost))
@@ -533,11 +565,23 @@ async def run_worker(
     return await worker.run()
 
 
+async def _watch_parent(shutdown: Shutdown, parent: int) -> None:
+    """Stop as if told to when the parent (the supervisor) dies: an orphan must not
+    go on taking jobs that nobody supervises. Polled: no event says a parent died."""
+    while True:
+        if os.getppid() != parent:
+            log.warning("supervisor_gone", parent=parent)
+            shutdown.request()
+            return
+        await asyncio.sleep(PARENT_POLL_S)
+
+
 async def _main(settings: WorkerSettings, tasks: TaskSet) -> Report | ExitCode:
     shutdown = Shutdown()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, shutdown.request)
+    watcher = asyncio.create_task(_watch_parent(shutdown, os.getppid()))
     client = connect_async(settings.url)
     try:
         return await run_worker(settings, tasks, client, shutdown=shutdown)
@@ -545,6 +589,7 @@ async def _main(settings: WorkerSettings, tasks: TaskSet) -> Report | ExitCode:
         log.error("store_unavailable", error=str(error))
         return ExitCode.STORE_UNAVAILABLE
     finally:
+        watcher.cancel()
         with contextlib.suppress(Exception):
             await client.aclose()
 
