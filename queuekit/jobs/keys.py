@@ -23,7 +23,8 @@ of the job layer stays inside one slot:
     qk:{<queue>}:lost             sorted set: member = job id, score = when its loss was found
     qk:{<queue>}:peak             sorted set, member "in_progress": the most jobs of the queue
                                   ever in progress at once (ZADD GT); stats `in_progress` is now
-    qk:{<queue>}:periodic:<task>  string: the last tick (Unix ms) of a periodic task enqueued
+    qk:{<queue>}:periodic:<task>  string: the last tick (Unix ms) of a periodic task handled
+                                  (enqueued, or skipped and counted)
     qk:{<queue>}:tick:<task>:<t>  string, SET NX PX: the lock that lets one worker enqueue tick t
 
 Keys without a tag (one key each, never in a MULTI with a queue's keys):
@@ -46,6 +47,8 @@ Rules:
 from __future__ import annotations
 
 import functools
+import os
+import socket
 from dataclasses import dataclass
 
 from queuekit.errors import InvalidOptionError
@@ -150,6 +153,16 @@ def queue_keys(queue: str) -> QueueKeys:
         lost=tag + b"lost",
         peak=tag + b"peak",
     )
+
+
+def queue_of(key: bytes) -> str:
+    """The queue whose hash tag a queue key carries (rule 2: the name has no braces)."""
+    return key[key.index(b"{") + 1 : key.index(b"}")].decode()
+
+
+def new_worker_id() -> str:
+    """A worker id, "<host>:<pid>:<6 hex>": a reused pid still makes a new worker."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
 
 
 def worker_info(worker_id: str) -> bytes:

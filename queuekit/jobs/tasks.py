@@ -9,6 +9,9 @@
     job = send_mail.enqueue("a@example.com", "hi")   # typed: mypy checks the arguments
     send_mail.using(delay=60, priority="high").enqueue("a@example.com", "hi")
 
+    @tasks.periodic(cron="0 7 * * mon-fri", queue="reports", args=("daily",))
+    def send_report(kind: str) -> None: ...             # a worker enqueues it at each tick
+
 Rules:
 1. A task's name is explicit text (default: module and qualified name); a
    worker runs only tasks registered by name in the modules it imported, so a
@@ -22,16 +25,23 @@ Rules:
 4. `enqueue` goes through the TaskSet's client: the one given to
    `configure(...)`, else one connected to the TaskSet's URL on first use
    (QUEUEKIT_URL, or the local server).
+5. A periodic task is a task with a `schedule` (cron.py; None for the others):
+   it can still be called and enqueued by hand. Its schedule and the arguments
+   of its periodic runs are checked where it is declared; workers enqueue its
+   ticks (periodic.py).
 """
 
 from __future__ import annotations
 
+import datetime
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from queuekit.connect import connect, connect_async
-from queuekit.errors import UsageError
+from queuekit.errors import InvalidOptionError, PayloadTooLargeError, UsageError
+from queuekit.jobs.cron import MISFIRE_GRACE_S, Schedule
+from queuekit.jobs.envelope import Envelope, encode
 from queuekit.jobs.options import DEFAULT_FINISHED_TTL_S, RateLimit, TaskOptions
 
 if TYPE_CHECKING:
@@ -45,15 +55,21 @@ R = TypeVar("R")
 class Task(Generic[P, R]):
     """A registered function: call it as before, or `enqueue` it."""
 
-    __slots__ = ("func", "is_async", "name", "options", "taskset")
+    __slots__ = ("func", "is_async", "name", "options", "schedule", "taskset")
 
     def __init__(
-        self, func: Callable[P, R], name: str, options: TaskOptions, taskset: TaskSet
+        self,
+        func: Callable[P, R],
+        name: str,
+        options: TaskOptions,
+        taskset: TaskSet,
+        schedule: Schedule | None = None,
     ) -> None:
         self.func = func
         self.name = name
         self.options = options
         self.taskset = taskset
+        self.schedule = schedule  # None unless declared with @tasks.periodic
         self.is_async = inspect.iscoroutinefunction(func)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -148,17 +164,69 @@ class TaskSet:
         )
 
         def register(function: Callable[P, R]) -> Task[P, R]:
-            task_name = name or f"{function.__module__}.{function.__qualname__}"
-            if task_name in self._tasks:
-                raise UsageError(
-                    f"task name {task_name!r} is already registered in this TaskSet "
-                    f"(by {self._tasks[task_name].func!r}); give one of them another name="
-                )
-            task = Task(function, task_name, task_options, self)
-            self._tasks[task_name] = task
-            return task
+            return self._register(function, name, task_options, None)
 
         return register if func is None else register(func)
+
+    def periodic(
+        self,
+        /,
+        *,
+        cron: str | None = None,
+        every: datetime.timedelta | float | None = None,
+        tz: str | None = None,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        misfire_grace: float = MISFIRE_GRACE_S,
+        name: str | None = None,
+        queue: str = "default",
+        priority: int | str = 1,
+        retries: int = 0,
+        backoff: float = 1.0,
+        timeout: float | None = None,
+        rate_limit: str | RateLimit | None = None,
+        dedup: str | float = "finish",
+        result_ttl: float | None = None,
+        finished_ttl: float = DEFAULT_FINISHED_TTL_S,
+    ) -> Callable[[Callable[P, R]], Task[P, R]]:
+        """Register a task that workers enqueue on a schedule (rule 5).
+
+        `cron="*/5 * * * *"` (in UTC, or in the zone `tz`) or `every=timedelta(...)`
+        or seconds (ticks at multiples of it since the Unix epoch), exactly one;
+        `args`/`kwargs` are what each periodic run gets; `misfire_grace` is how old
+        the latest tick may be and still run after a gap (periodic.py); the other
+        options are @tasks.task's.
+        """
+        schedule = Schedule.build(
+            cron=cron, every=every, tz=tz, args=args, kwargs=kwargs, misfire_grace=misfire_grace
+        )
+        task_options = TaskOptions(
+            queue, priority, retries, backoff, timeout, rate_limit, dedup, result_ttl, finished_ttl
+        )
+
+        def register(function: Callable[P, R]) -> Task[P, R]:
+            task_name = name or f"{function.__module__}.{function.__qualname__}"
+            _check_periodic_call(function, task_name, schedule)
+            return self._register(function, task_name, task_options, schedule)
+
+        return register
+
+    def _register(
+        self,
+        function: Callable[P, R],
+        name: str | None,
+        options: TaskOptions,
+        schedule: Schedule | None,
+    ) -> Task[P, R]:
+        task_name = name or f"{function.__module__}.{function.__qualname__}"
+        if task_name in self._tasks:
+            raise UsageError(
+                f"task name {task_name!r} is already registered in this TaskSet "
+                f"(by {self._tasks[task_name].func!r}); give one of them another name="
+            )
+        task = Task(function, task_name, options, self, schedule)
+        self._tasks[task_name] = task
+        return task
 
     def get(self, name: str) -> Task[Any, Any] | None:
         return self._tasks.get(name)
@@ -217,3 +285,39 @@ class TaskSet:
 
             self._async_client = AsyncJobClient(connect_async(self.url), tasks=self)
         return self._async_client
+
+
+PERIODIC_ID_PREFIX = "periodic:"  # a periodic run's job id: periodic:<task>:<tick ms>
+# Job ids are at most 200 bytes (prepare.ID_MAX_BYTES); a tick takes at most 16 digits.
+PERIODIC_NAME_MAX_BYTES = 200 - len(PERIODIC_ID_PREFIX) - 1 - 16
+
+
+def _check_periodic_call(function: Callable[..., Any], name: str, schedule: Schedule) -> None:
+    """The periodic run's arguments fit the function and encode; the name fits a job id."""
+    if len(name.encode()) > PERIODIC_NAME_MAX_BYTES:
+        raise InvalidOptionError(
+            f"periodic task name {name[:40]!r}... is {len(name.encode())} bytes, over the limit "
+            f"of {PERIODIC_NAME_MAX_BYTES} bytes (it becomes part of each run's job id); "
+            "give it a shorter name="
+        )
+    hidden = [key for key in schedule.kwargs if not isinstance(key, str) or key[:1] == "_"]
+    if hidden:
+        raise InvalidOptionError(
+            f"periodic kwargs {hidden[0]!r} of {name!r}: keyword names must be str and must "
+            "not start with '_' (those are enqueue options)"
+        )
+    try:
+        inspect.signature(function).bind(*schedule.args, **schedule.kwargs)
+    except TypeError as error:
+        raise InvalidOptionError(
+            f"periodic args={schedule.args!r} kwargs={schedule.kwargs!r} do not fit "
+            f"{name}{inspect.signature(function)}: {error}"
+        ) from None
+    except ValueError:
+        pass  # no signature to check (a builtin): the worker's call will tell
+    try:
+        encode(Envelope("check", name, schedule.args, schedule.kwargs))
+    except (TypeError, PayloadTooLargeError) as error:
+        raise InvalidOptionError(
+            f"periodic arguments of {name!r} cannot be sent: {error}"
+        ) from None

@@ -37,9 +37,7 @@ cluster give a worker one queue.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import socket
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -50,7 +48,7 @@ import structlog
 from queuekit.engine.clock import Clock, SystemClock
 from queuekit.errors import UsageError, WatchError
 from queuekit.jobs.execution import Context, Invoke, JobPlan, Outcome, process, run_async, run_sync
-from queuekit.jobs.keys import queue_keys
+from queuekit.jobs.keys import new_worker_id, queue_keys
 from queuekit.jobs.scheduler import move_due, move_due_async, next_due_ms, next_due_ms_async
 from queuekit.jobs.tasks import TaskSet
 from queuekit.jobs.txn import run_body, run_body_async
@@ -116,7 +114,7 @@ class Worker:
             raise UsageError(f"concurrency {concurrency!r} must be an int of at least 1")
         self.concurrency = concurrency
         self.fetch_timeout_s = max(MIN_FETCH_TIMEOUT_S, fetch_timeout_s)
-        worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        worker_id = worker_id or new_worker_id()
         self.context = Context(tasks, clock or SystemClock(), worker_id, rng or random.Random())
         self._fetch_keys: list[bytes] = []
         self._queue_of: dict[bytes, str] = {}
