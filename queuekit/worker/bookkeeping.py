@@ -29,11 +29,6 @@ from queuekit.jobs.keys import QueueKeys
 from queuekit.jobs.txn import Body, Command
 
 
-def new_worker_id() -> str:
-    """A worker id: host, pid and a random suffix, so a reused pid is a new worker."""
-    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
-
-
 def register(
     worker_id: str,
     queues: Iterable[str],

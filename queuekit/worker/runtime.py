@@ -74,6 +74,7 @@ from queuekit.jobs.execution import (
     start_commands,
 )
 from queuekit.jobs.keys import queue_keys
+from queuekit.jobs.periodic import Periodic
 from queuekit.jobs.scheduler import move_due_async, next_due_ms_async
 from queuekit.jobs.tasks import TaskSet
 from queuekit.jobs.txn import Body
@@ -153,7 +154,6 @@ class WorkerProcess:
         clock: Clock | None = None,
         shutdown: Shutdown | None = None,
         metrics: Any = None,
-        periodic: Any = None,
         worker_id: str | None = None,
     ) -> None:
         self.settings = settings
@@ -161,10 +161,14 @@ class WorkerProcess:
         self.clock = clock or SystemClock()
         self.shutdown = shutdown or Shutdown()
         self.metrics = metrics or _NoMetrics()
-        self.periodic = periodic
-        self.worker_id = worker_id or bookkeeping.new_worker_id()
+        self.worker_id = worker_id or keys.new_worker_id()
         self.ctx = Context(tasks, self.clock, self.worker_id, random.Random())
         self.queues = settings.queues
+        self.periodic = (
+            Periodic(tasks, self.clock, self.queues, worker_id=self.worker_id)
+            if any(task.schedule is not None for task in tasks)
+            else None
+        )
         self.reliable = tuple(queue for queue in self.queues if settings.reliable(queue))
         self.fetcher = Fetcher(sources(self.queues, settings.reliable, self.worker_id))
         self.report = Report(self.worker_id)
@@ -420,6 +424,7 @@ class WorkerProcess:
             for reply in replies:
                 if isinstance(reply, Exception):
                     log.error("flush_error", error=str(reply))
+        await self._reconcile(parts, written)
         self.in_flight -= len(finished)
         self._slot_freed.set()
         for item in finished:
@@ -457,6 +462,28 @@ class WorkerProcess:
             in_flight, now = self.in_flight - len(finished), self.clock.now_ms()
             plain += bookkeeping.progress(self.worker_id, len(finished), in_flight, now)
         return [*map(bookkeeping.coalesce_counters, bodies.values()), plain]
+
+    async def _reconcile(self, parts: list[Body], written: list[list[Any]]) -> None:
+        """Undo the decrements of in-flight records that were gone when the flush ran.
+
+        A record is gone if the store restarted empty, or if a reaper took this
+        worker for dead (its heartbeat lapsed) and settled its jobs already: the
+        counters were then decremented for it once before. The HDEL's reply says
+        how many were still there; the difference is given back at once.
+        """
+        fixes: Body = []
+        missing_total = 0
+        for part, replies in zip(parts, written, strict=True):
+            for argv, reply in zip(part, replies, strict=True):
+                if argv[0] == b"HDEL" and isinstance(reply, int) and reply < len(argv) - 2:
+                    missing = len(argv) - 2 - reply
+                    stats = queue_keys(keys.queue_of(argv[1])).stats
+                    fixes.append((b"HINCRBY", stats, b"in_progress", missing))
+                    missing_total += missing
+        if fixes:
+            log.warning("in_flight_records_missing", worker=self.worker_id, count=missing_total)
+            fixes.append(bookkeeping.total_in_progress(missing_total))
+            await self._write("reconcile", [fixes])
 
     def _next_fetch(self, freed: int) -> list[Body]:
         """An LMPOP for the slots this flush frees, sent after its writes in the same
@@ -515,9 +542,10 @@ class WorkerProcess:
                     await self.periodic.run_due(self.client)
             except QueuekitError as error:
                 log.warning("background_error", error=str(error))
+            periodic_due = self.periodic.next_due_ms() if self.periodic is not None else None
             wake = min(next_beat, refreshed + SCHEDULE_REFRESH_MS, *_known(dues))
-            if self.periodic is not None and self.periodic.next_due_ms() is not None:
-                wake = min(wake, self.periodic.next_due_ms())
+            if periodic_due is not None:
+                wake = min(wake, periodic_due)
             await asyncio.sleep(max(0.001, (wake - self.clock.now_ms()) / 1000))
 
     def _registration(self) -> Body:
@@ -556,12 +584,9 @@ async def run_worker(
     clock: Clock | None = None,
     shutdown: Shutdown | None = None,
     metrics: Any = None,
-    periodic: Any = None,
 ) -> Report:
     """Run a worker on `client` until it stops (module docstring); its report."""
-    worker = WorkerProcess(
-        settings, tasks, client, clock=clock, shutdown=shutdown, metrics=metrics, periodic=periodic
-    )
+    worker = WorkerProcess(settings, tasks, client, clock=clock, shutdown=shutdown, metrics=metrics)
     return await worker.run()
 
 

@@ -20,6 +20,7 @@ from queuekit.jobs import JobClient, JobStatus
 from queuekit.jobs import keys as K
 from queuekit.jobs.keys import queue_keys
 from queuekit.worker.settings import WorkerSettings
+from tests.support.queuekit_server import running_server
 from tests.worker import sample_tasks
 
 Q = queue_keys("default")
@@ -127,3 +128,31 @@ def test_at_most_once_a_job_killed_mid_run_is_counted_lost(network_url: str) -> 
         assert int(client.execute("GET", K.IN_PROGRESS)) == 0
     finally:
         client.close()
+
+
+def test_a_worker_reconnects_and_registers_again_after_the_store_restarts() -> None:
+    """The store goes away and comes back empty on the same port: the worker carries on."""
+    with running_server() as first:
+        port = first.port
+        url = f"redis://127.0.0.1:{port}/0"
+        settings = WorkerSettings(url=url, heartbeat_interval_s=0.2, heartbeat_ttl_s=2.0)
+        worker = start(settings)
+        try:
+            with store_client(url) as client:
+                job = JobClient(client, tasks=sample_tasks.tasks).enqueue(sample_tasks.meet, 0)
+                assert job is not None
+                wait_for(lambda: job.status() is JobStatus.SUCCEEDED, "a job before the restart")
+        except BaseException:
+            worker.kill()
+            raise
+    with running_server(port=port), store_client(url) as client:
+        try:
+            assert client.execute("SMEMBERS", K.WORKERS) in ([], set())  # it came back empty
+            job = JobClient(client, tasks=sample_tasks.tasks).enqueue(sample_tasks.meet, 0)
+            assert job is not None
+            wait_for(lambda: job.status() is JobStatus.SUCCEEDED, "a job after the restart")
+            wait_for(lambda: bool(client.execute("SMEMBERS", K.WORKERS)), "the worker again")
+            assert int(client.execute("HGET", Q.stats, "in_progress")) == 0
+        finally:
+            os.kill(worker.pid or 0, signal.SIGTERM)
+            assert stopped(worker) == ExitCode.OK

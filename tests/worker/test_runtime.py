@@ -439,3 +439,61 @@ def test_shutdown_requests_escalate(requests: int) -> None:
         return shutdown.graceful.is_set(), shutdown.immediate.is_set()
 
     assert asyncio.run(main()) == (True, requests == 2)
+
+
+def test_a_store_emptied_mid_job_leaves_counters_right_and_the_worker_registered(
+    store: Store,
+) -> None:
+    """As after a restart without persistence: the outcome lands, in_progress ends at 0."""
+    tasks = _slow_tasks()
+    job = store.jobs(tasks).enqueue(tasks["slow"], 0.3)
+    assert job is not None
+
+    async def during(worker: WorkerProcess, client: Any) -> None:
+        await until(lambda: _running(client, 1))
+        await client.execute(b"FLUSHALL")
+        store.clock.advance(1.0)  # the next heartbeat is due
+        await until(lambda: _registered(client, worker.worker_id))
+        await until(lambda: _done(client, job.id))
+        worker.shutdown.request()
+
+    with capture_logs() as logs:
+        run(store, tasks, during, burst=False, heartbeat_interval_s=0.05)
+    assert status(store, job.id) is JobStatus.SUCCEEDED
+    assert stats(store)["in_progress"] == 0
+    assert int(store.client.execute(b"GET", K.IN_PROGRESS)) == 0
+    missing = [entry["count"] for entry in logs if entry["event"] == "in_flight_records_missing"]
+    assert missing == [1]
+
+
+async def _registered(client: Any, worker_id: str) -> bool:
+    return bool(await client.execute(b"SISMEMBER", K.WORKERS, worker_id))
+
+
+async def _done(client: Any, job_id: str) -> bool:
+    return await client.execute(b"HGET", Q.job(job_id), b"status") == b"succeeded"
+
+
+def test_periodic_tasks_are_enqueued_and_run_by_the_worker(store: Store) -> None:
+    """The runtime drives periodic ticks: the latest tick runs at start, the next on time."""
+    tasks = TaskSet()
+    runs: list[str] = []
+
+    @tasks.periodic(every=60, args=("tick",))
+    async def beat(label: str) -> None:
+        runs.append(label)
+
+    async def during(worker: WorkerProcess, client: Any) -> None:
+        await until(lambda: _stat(client, b"succeeded", 1))
+        store.clock.advance(60.0)
+        await until(lambda: _stat(client, b"succeeded", 2))
+        worker.shutdown.request()
+
+    run(store, tasks, during, burst=False)
+    assert runs == ["tick", "tick"]
+    assert stats(store)["periodic_enqueued"] == 2
+
+
+async def _stat(client: Any, field: bytes, value: int) -> bool:
+    found = await client.execute(b"HGET", Q.stats, field)
+    return found is not None and int(found) >= value
