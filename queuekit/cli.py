@@ -2,8 +2,8 @@
 
 Rules: `main(argv)` returns an `ExitCode` and never calls sys.exit itself
 (the console script does), so tests run it in-process; nothing reads the
-environment or configures logging at import time. Subcommands today: `demo`
-and `server`. The worker, enqueue and info commands arrive with their issues.
+environment or configures logging at import time. Subcommands today: `demo`,
+`server` and `worker`. The enqueue and info commands arrive with their issues.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from queuekit import __version__
 from queuekit.errors import QueuekitError
 from queuekit.exitcodes import ExitCode
 from queuekit.server import cli as server_cli
+from queuekit.worker import cli as worker_cli
 
 EPILOG = """\
 examples:
@@ -23,6 +24,10 @@ examples:
                            rate limit, lock, schedule, leaderboard, TTL, transaction
   queuekit server          serve the store over the Redis protocol on 127.0.0.1:6390
   queuekit server --help   the server's flags, with examples
+  queuekit worker app.tasks --embedded
+                           run the tasks of ./app/tasks.py, serving the store
+                           on 127.0.0.1:6390 too: a whole deployment in one command
+  queuekit worker --help   the worker's flags, with examples and exit codes
   queuekit --version       print the version
   python -m queuekit demo  the same, without the console script
 """
@@ -51,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(handler=_demo)
     server_cli.add_parser(commands)
+    worker_cli.add_parser(commands)
     return parser
 
 

@@ -1,7 +1,6 @@
 """A worker process: fetch, start, run and acknowledge jobs in batches on one asyncio loop.
 
     report = await run_worker(settings, tasks, client)     # in a running loop
-    code = run_process(settings, tasks)                    # a worker process's main
 
 Three loops share the process:
 
@@ -32,8 +31,7 @@ reply may carry jobs), lets the jobs in flight finish for up to
 `shutdown_timeout_s`, then cancels the rest; the second stops them at once.
 A cancelled job is recorded failed with the reason "shutdown"
 (WorkerShutdown) or, at-least-once, put back at the front of its list with
-attempt+1. A process whose parent (the supervisor) dies stops the same way,
-within PARENT_POLL_S. `--burst` stops once nothing is ready or due and nothing runs;
+attempt+1. `--burst` stops once nothing is ready or due and nothing runs;
 `max_jobs` once that many jobs were taken.
 """
 
@@ -41,10 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
-import signal
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -52,7 +47,6 @@ from typing import Any
 
 import structlog
 
-from queuekit.connect import connect_async
 from queuekit.engine.clock import Clock, SystemClock
 from queuekit.errors import QueuekitError, StoreConnectionError, WatchError
 from queuekit.exitcodes import ExitCode
@@ -88,7 +82,6 @@ log = structlog.get_logger(__name__)
 FETCH_WAIT_S = 1.0  # longest a fetch waits on empty lists: bounds how late a stop is seen
 DRAIN_POLL_S = 0.05  # how often a draining worker looks at its deadline and signals
 SCHEDULE_REFRESH_MS = 1000  # how stale the known due times of scheduled jobs may get
-PARENT_POLL_S = 0.5  # how soon a worker notices that its supervisor died
 STORE_RETRY_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)  # waits between tries while the store is away
 
 _METRIC_OUTCOMES = {Outcome.SUCCEEDED: "success", Outcome.SKIPPED: "cancelled"}
@@ -588,48 +581,3 @@ async def run_worker(
     """Run a worker on `client` until it stops (module docstring); its report."""
     worker = WorkerProcess(settings, tasks, client, clock=clock, shutdown=shutdown, metrics=metrics)
     return await worker.run()
-
-
-async def _watch_parent(shutdown: Shutdown, parent: int) -> None:
-    """Stop as if told to when the parent (the supervisor) dies: an orphan must not
-    go on taking jobs that nobody supervises. Polled: no event says a parent died."""
-    while True:
-        if os.getppid() != parent:
-            log.warning("supervisor_gone", parent=parent)
-            shutdown.request()
-            return
-        await asyncio.sleep(PARENT_POLL_S)
-
-
-async def _main(settings: WorkerSettings, tasks: TaskSet) -> Report | ExitCode:
-    shutdown = Shutdown()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, shutdown.request)
-    watcher = asyncio.create_task(_watch_parent(shutdown, os.getppid()))
-    client = connect_async(settings.url)
-    try:
-        return await run_worker(settings, tasks, client, shutdown=shutdown)
-    except StoreConnectionError as error:
-        log.error("store_unavailable", error=str(error))
-        return ExitCode.STORE_UNAVAILABLE
-    finally:
-        watcher.cancel()
-        with contextlib.suppress(Exception):
-            await client.aclose()
-
-
-def run_process(settings: WorkerSettings, tasks: TaskSet) -> ExitCode:
-    """A worker process's main: run until stopped; the exit code says why.
-
-    If a sync job was abandoned in its thread, the process cannot wait for
-    it: it exits at once with os._exit, after flushing its output.
-    """
-    outcome = asyncio.run(_main(settings, tasks))
-    if isinstance(outcome, ExitCode):
-        return outcome
-    if outcome.abandoned:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(outcome.exit_code)
-    return outcome.exit_code

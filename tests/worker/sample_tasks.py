@@ -13,7 +13,7 @@ import time
 from queuekit.connect import connect, connect_async
 from queuekit.exitcodes import ExitCode
 from queuekit.jobs import TaskSet
-from queuekit.worker.runtime import run_process
+from queuekit.worker.process import run_process
 from queuekit.worker.settings import WorkerSettings
 
 tasks = TaskSet()

@@ -17,7 +17,8 @@ from queuekit.jobs import keys as K
 from queuekit.jobs.envelope import decode
 from queuekit.jobs.keys import queue_keys
 from queuekit.worker import reaper
-from queuekit.worker.runtime import Report, Shutdown, WorkerProcess, run_process
+from queuekit.worker.process import run_process
+from queuekit.worker.runtime import Report, Shutdown, WorkerProcess
 from queuekit.worker.settings import WorkerSettings
 from tests.jobs.conftest import Store
 
