@@ -59,6 +59,10 @@ class Engine:
         self.db = Database(self.clock)
         self.commands: dict[bytes, Command] = command_table()
         self.commands_processed = 0
+        # Calls by command name (Redis's commandstats), counted once a caller
+        # sets a dict here: the server does, for its metrics; memory:// does not
+        # pay for a dict update per command.
+        self.command_calls: dict[str, int] | None = None
         self.maxmemory = 0
         self.maxmemory_policy = "noeviction"
         self.configure_memory(maxmemory, maxmemory_policy)
@@ -102,6 +106,9 @@ class Engine:
         if self.maxmemory and self.db.used_memory > self.maxmemory and self._out_of_memory():
             self._refuse_out_of_memory(session, cmd)
         self.commands_processed += 1
+        calls = self.command_calls
+        if calls is not None:
+            calls[cmd.name] = calls.get(cmd.name, 0) + 1
         try:
             if cmd.takes_session:
                 reply = cmd.handler(self, session, argv)
@@ -117,6 +124,9 @@ class Engine:
     def call(self, cmd: Command, session: Session, argv: Sequence[bytes]) -> Reply:
         """Run a checked command with no queueing and no serving (EXEC uses this)."""
         self.commands_processed += 1
+        calls = self.command_calls
+        if calls is not None:
+            calls[cmd.name] = calls.get(cmd.name, 0) + 1
         if cmd.takes_session:
             return cmd.handler(self, session, argv)
         return cmd.handler(self.db, argv)

@@ -20,6 +20,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
 import structlog
@@ -31,6 +32,9 @@ from queuekit.server import commands, introspection
 from queuekit.server.config import ServerConfig
 from queuekit.server.connection import Connection
 from queuekit.server.pubsub import PubSub
+
+if TYPE_CHECKING:
+    from queuekit.metrics.exposition import MetricsEndpoint
 
 log = structlog.get_logger(__name__)
 
@@ -48,6 +52,7 @@ class Listening:
     host: str
     port: int
     unixsocket: str | None
+    metrics_port: int | None = None  # where /metrics is served, when it is
 
 
 class Server:
@@ -57,6 +62,8 @@ class Server:
             maxmemory=self.config.maxmemory, maxmemory_policy=self.config.maxmemory_policy
         )
         self.engine.register(commands.COMMANDS + introspection.COMMANDS)
+        if self.engine.command_calls is None:  # counted for the metrics' commands by name
+            self.engine.command_calls = {}
         self.clients: dict[int, Connection] = {}
         self.pubsub = PubSub()
         self.started_at = time.time()
@@ -124,7 +131,10 @@ class Server:
             )
             os.chmod(config.unixsocket, config.unixsocketperm)
             listeners.append(unix)
-        self.listening = Listening(config.bind, port, config.unixsocket)
+        metrics = self._serve_metrics(loop)
+        self.listening = Listening(
+            config.bind, port, config.unixsocket, metrics.port if metrics else None
+        )
         log.info("server_ready", bind=config.bind, port=port, unixsocket=config.unixsocket)
         try:
             async with anyio.create_task_group() as tasks:
@@ -133,6 +143,8 @@ class Server:
                 await self._stop.wait()
                 tasks.cancel_scope.cancel()
         finally:
+            if metrics is not None:
+                metrics.close()
             for listener in listeners:
                 listener.close()
             for conn in list(self.clients.values()):
@@ -140,6 +152,15 @@ class Server:
             if config.unixsocket:
                 _remove_stale_socket(config.unixsocket)
             log.info("server_stopped")
+
+    def _serve_metrics(self, loop: asyncio.AbstractEventLoop) -> MetricsEndpoint | None:
+        """The /metrics endpoint's thread, when `metrics_port` asks for one."""
+        if self.config.metrics_port is None:
+            return None
+        # Imported here: prometheus_client costs every CLI start ~50 ms otherwise.
+        from queuekit.metrics.server import serve_server_metrics
+
+        return serve_server_metrics(self, self.config.metrics_bind, self.config.metrics_port, loop)
 
     def stop(self) -> None:
         self._stop.set()

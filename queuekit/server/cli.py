@@ -27,11 +27,15 @@ examples:
   queuekit server --maxmemory 512mb --maxmemory-policy allkeys-lru
       a cache-like store that evicts instead of refusing writes
   queuekit server --timeout 300 --maxclients 1000 --log-format json
+  queuekit server --metrics-port 9401
+      also serve Prometheus metrics on http://127.0.0.1:9401/metrics
 
-every flag has an environment twin: --maxmemory-policy is QUEUEKIT_MAXMEMORY_POLICY.
+every flag has an environment twin: --maxmemory-policy is QUEUEKIT_MAXMEMORY_POLICY,
+except --metrics-port and --metrics-bind: QUEUEKIT_SERVER_METRICS_PORT and
+QUEUEKIT_SERVER_METRICS_BIND (QUEUEKIT_METRICS_PORT is the worker's).
 """
 
-# flag -> ServerConfig field; each also reads QUEUEKIT_<FIELD>.
+# flag -> ServerConfig field; each also reads its variable, config.env_name(field).
 _FLAGS: dict[str, tuple[str, str]] = {
     "--bind": ("bind", "address to listen on (default 127.0.0.1)"),
     "--port": ("port", f"TCP port (default {DEFAULT_PORT}; 0 picks a free one)"),
@@ -47,6 +51,8 @@ _FLAGS: dict[str, tuple[str, str]] = {
         "yes (default) or no: refuse to serve beyond loopback without a password",
     ),
     "--log-format": ("log_format", "auto (default), console or json"),
+    "--metrics-port": ("metrics_port", "serve Prometheus /metrics on this port (default: off)"),
+    "--metrics-bind": ("metrics_bind", "address of the metrics endpoint (default 127.0.0.1)"),
 }
 
 

@@ -41,6 +41,8 @@ class ServerConfig:
     limits: Limits = field(default_factory=Limits)
     log_format: str = "auto"  # auto | console | json
     hz: int = 10  # background cycles a second (expiry, idle clients)
+    metrics_port: int | None = None  # serve /metrics here (0: any free port); None: off
+    metrics_bind: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -56,6 +58,8 @@ class ServerConfig:
             raise ValueError(f"maxclients must be >= 1, got {self.maxclients}")
         if self.timeout < 0:
             raise ValueError(f"timeout must be >= 0 seconds, got {self.timeout}")
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise ValueError(f"metrics port must be 0-65535, got {self.metrics_port}")
         if self.log_format not in ("auto", "console", "json"):
             raise ValueError(f"log format must be auto, console or json, got {self.log_format!r}")
 
@@ -65,7 +69,7 @@ class ServerConfig:
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for spec in fields(cls):
-            raw = env.get(f"QUEUEKIT_{spec.name.upper()}")
+            raw = env.get(env_name(spec.name))
             if raw is not None and spec.name != "limits":
                 values[spec.name] = parse_setting(spec.name, raw)
         password_file = env.get("QUEUEKIT_REQUIREPASS_FILE")
@@ -76,6 +80,19 @@ class ServerConfig:
     def with_overrides(self, **changes: Any) -> ServerConfig:
         """A copy with the given settings changed (CLI flags win over the environment)."""
         return replace(self, **changes)
+
+
+# Settings whose variable is not QUEUEKIT_<FIELD>: the worker's QUEUEKIT_METRICS_PORT
+# is its own endpoint's, and both may be set in one environment.
+_ENV_NAMES = {
+    "metrics_port": "QUEUEKIT_SERVER_METRICS_PORT",
+    "metrics_bind": "QUEUEKIT_SERVER_METRICS_BIND",
+}
+
+
+def env_name(setting: str) -> str:
+    """The environment variable of a ServerConfig field."""
+    return _ENV_NAMES.get(setting) or f"QUEUEKIT_{setting.upper()}"
 
 
 def read_password_file(path: str) -> str:
@@ -114,7 +131,7 @@ def parse_size(raw: str) -> int:
 
 def parse_setting(name: str, raw: str) -> object:
     """One setting's text (a flag, an env variable, CONFIG SET) as its Python value."""
-    if name in ("port", "maxclients", "hz"):
+    if name in ("port", "maxclients", "hz", "metrics_port"):
         return int(raw)
     if name == "unixsocketperm":
         return int(raw, 8)
