@@ -31,8 +31,8 @@ Keys without a tag (one key each, never in a MULTI with a queue's keys):
 
     qk:queues                     set of queue names
     qk:workers                    set of registered worker ids
-    qk:worker:<id>                hash: host, pid, queues, started_at, jobs_done, in_flight,
-                                  last_progress (Unix ms), mode
+    qk:worker:<id>                hash: host, pid, queues, reliable_queues, concurrency,
+                                  started_at, jobs_done, in_flight, last_progress (Unix ms)
     qk:worker:<id>:alive          the heartbeat: a string with a PX TTL, refreshed while alive
     qk:in_progress                counter: jobs in progress over all queues
     qk:peak                       sorted set, member "in_progress": the most ever at once

@@ -33,6 +33,7 @@ def register(
     worker_id: str,
     queues: Iterable[str],
     reliable: Iterable[str],
+    concurrency: int,
     started_ms: int,
     ttl_ms: int,
 ) -> Body:
@@ -45,6 +46,7 @@ def register(
         b"pid": os.getpid(),
         b"queues": ",".join(queues),
         b"reliable_queues": ",".join(reliable),
+        b"concurrency": concurrency,
         b"started_at": started_ms,
     }
     flat = [item for pair in fields.items() for item in pair]

@@ -22,6 +22,7 @@ from queuekit.connect import connect_async
 from queuekit.errors import StoreConnectionError
 from queuekit.exitcodes import ExitCode
 from queuekit.jobs.tasks import TaskSet
+from queuekit.metrics.supervisor import worker_metrics
 from queuekit.worker.runtime import Report, Shutdown, run_worker
 from queuekit.worker.settings import WorkerSettings
 
@@ -47,9 +48,10 @@ async def _main(settings: WorkerSettings, tasks: TaskSet) -> Report | ExitCode:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, shutdown.request)
     watcher = asyncio.create_task(_watch_parent(shutdown, os.getppid()))
+    metrics = worker_metrics()  # shared with the supervisor's endpoint, when it serves one
     client = connect_async(settings.url)
     try:
-        return await run_worker(settings, tasks, client, shutdown=shutdown)
+        return await run_worker(settings, tasks, client, shutdown=shutdown, metrics=metrics)
     except StoreConnectionError as error:
         log.error("store_unavailable", error=str(error))
         return ExitCode.STORE_UNAVAILABLE

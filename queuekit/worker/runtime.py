@@ -73,6 +73,7 @@ from queuekit.jobs.scheduler import move_due_async, next_due_ms_async
 from queuekit.jobs.tasks import TaskSet
 from queuekit.jobs.txn import Body
 from queuekit.jobs.worker import BURST_FETCH_TIMEOUT_S, Summary
+from queuekit.metrics.jobs import JobMetrics, NullMetrics
 from queuekit.worker import bookkeeping, reaper
 from queuekit.worker.fetch import Batch, Fetcher, Source, sources
 from queuekit.worker.settings import WorkerSettings
@@ -84,7 +85,11 @@ DRAIN_POLL_S = 0.05  # how often a draining worker looks at its deadline and sig
 SCHEDULE_REFRESH_MS = 1000  # how stale the known due times of scheduled jobs may get
 STORE_RETRY_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)  # waits between tries while the store is away
 
-_METRIC_OUTCOMES = {Outcome.SUCCEEDED: "success", Outcome.SKIPPED: "cancelled"}
+_METRIC_OUTCOMES = {  # the rest are "failure", or "timeout" when the run timed out
+    Outcome.SUCCEEDED: "success",
+    Outcome.SKIPPED: "cancelled",
+    Outcome.REQUEUED: "cancelled",
+}
 
 
 class Shutdown:
@@ -126,13 +131,7 @@ class _Finished:
     body: Body
     outcome: Outcome
     ran: Ran | None
-
-
-class _NoMetrics:
-    """The metric hooks when metrics are off."""
-
-    def __getattr__(self, name: str) -> Any:
-        return lambda *args, **kwargs: None
+    started: bool  # its run started (metrics: it is in flight until now)
 
 
 class WorkerProcess:
@@ -146,14 +145,14 @@ class WorkerProcess:
         *,
         clock: Clock | None = None,
         shutdown: Shutdown | None = None,
-        metrics: Any = None,
+        metrics: JobMetrics | None = None,
         worker_id: str | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
         self.clock = clock or SystemClock()
         self.shutdown = shutdown or Shutdown()
-        self.metrics = metrics or _NoMetrics()
+        self.metrics = metrics or NullMetrics()
         self.worker_id = worker_id or keys.new_worker_id()
         self.ctx = Context(tasks, self.clock, self.worker_id, random.Random())
         self.queues = settings.queues
@@ -198,6 +197,7 @@ class WorkerProcess:
                 background.cancel()
         finally:
             self._pool.shutdown(wait=False, cancel_futures=True)
+            self.metrics.flush()
             with contextlib.suppress(QueuekitError, OSError):
                 await self._send(bookkeeping.deregister(self.worker_id))
         log.info("worker_stopped", worker=self.worker_id, **self.report.summary.as_dict())
@@ -331,11 +331,11 @@ class WorkerProcess:
         if problem is not None:
             log.error("job_start_failed", job_id=job.job_id, queue=job.queue, error=str(problem))
             body = fail_body(self.ctx, job, "StoreError", f"at start: {problem}", [])
-            self._finished.append(_Finished(job, source, body, Outcome.FAILED, None))
+            self._finished.append(_Finished(job, source, body, Outcome.FAILED, None, False))
             return
         start = settle(self.ctx, job, replies)
         if isinstance(start, Done):
-            self._finished.append(_Finished(job, source, start.body, start.outcome, None))
+            self._finished.append(_Finished(job, source, start.body, start.outcome, None, False))
             return
         envelope = start.invoke.envelope
         self.metrics.started(job.queue, envelope.task, max(0, now_ms - envelope.enqueued_at) / 1000)
@@ -364,7 +364,7 @@ class WorkerProcess:
                 self.report.recycle = True
                 log.warning("sync_job_abandoned", job_id=job.job_id, task=run.invoke.task.name)
             body, outcome = finish(self.ctx, job, ran, run.release)
-        self._finished.append(_Finished(job, source, body, outcome, ran))
+        self._finished.append(_Finished(job, source, body, outcome, ran, True))
         self._dirty.set()
 
     def _interrupted(self, job: Fetched, source: Source, run: Run) -> tuple[Body, Outcome]:
@@ -502,9 +502,9 @@ class WorkerProcess:
         log_finished(job, ran, outcome)
         if outcome is Outcome.REQUEUED:
             self.metrics.redelivered(job.queue, 1)
-            return
         label = _METRIC_OUTCOMES.get(outcome, "timeout" if ran.timed_out else "failure")
-        self.metrics.finished(job.queue, envelope.task, label, ran.duration_s)
+        task, duration = envelope.task, ran.duration_s
+        self.metrics.finished(job.queue, task, label, duration, ran=item.started)
         if outcome is Outcome.RETRIED:
             self.metrics.retried(job.queue, envelope.task)
 
@@ -544,10 +544,16 @@ class WorkerProcess:
     def _registration(self) -> Body:
         ttl_ms = round(self.settings.heartbeat_ttl_s * 1000)
         return bookkeeping.register(
-            self.worker_id, self.queues, self.reliable, self.started_ms, ttl_ms
+            self.worker_id,
+            self.queues,
+            self.reliable,
+            self.settings.concurrency,
+            self.started_ms,
+            ttl_ms,
         )
 
     async def _beat(self, now_ms: int) -> None:
+        self.metrics.flush()
         info = keys.worker_info(self.worker_id)
         await self._send([*self._registration(), (b"HSET", info, b"in_flight", self.in_flight)])
         for reaped in await reaper.reap(self.client, self.worker_id, self.queues, now_ms):
@@ -576,7 +582,7 @@ async def run_worker(
     *,
     clock: Clock | None = None,
     shutdown: Shutdown | None = None,
-    metrics: Any = None,
+    metrics: JobMetrics | None = None,
 ) -> Report:
     """Run a worker on `client` until it stops (module docstring); its report."""
     worker = WorkerProcess(settings, tasks, client, clock=clock, shutdown=shutdown, metrics=metrics)

@@ -29,7 +29,10 @@ Rules:
    second signal itself, then SIGKILL after `kill_after_s`: shutdown ends.
 4. A worker process whose supervisor vanished (SIGKILL) drains and exits on
    its own (process.py watches its parent), rather than run on unsupervised.
-5. Exit code: CRASH_LOOP or STORE_UNAVAILABLE if the supervisor gave up;
+5. With --metrics-port, one /metrics endpoint in the supervisor covers every
+   worker process (prometheus-client's multiprocess folder, set before any
+   child is spawned), the store's figures and the restarts by reason.
+6. Exit code: CRASH_LOOP or STORE_UNAVAILABLE if the supervisor gave up;
    else DRAIN_TIMEOUT if any child reported it (or had to be forced);
    else INTERRUPTED after SIGINT, OK after SIGTERM or a finished burst.
 """
@@ -59,6 +62,12 @@ from queuekit.connect import connect
 from queuekit.errors import StoreConnectionError, UsageError
 from queuekit.exitcodes import ExitCode
 from queuekit.logs import configure_logging
+from queuekit.metrics.supervisor import (
+    SupervisorMetrics,
+    multiprocess_dir,
+    scrape_client,
+    serve_supervisor_metrics,
+)
 from queuekit.server.app import ConfigurationError, Listening, Server
 from queuekit.server.config import DEFAULT_PORT, ServerConfig
 from queuekit.worker.loader import load_tasks
@@ -141,6 +150,7 @@ class Supervisor:
         self.log_format = log_format  # set: each child configures logging with it
         self.restarts = 0  # children restarted after an unexpected exit (metrics)
         self.recycles = 0  # children replaced after exiting RECYCLE
+        self.metrics: SupervisorMetrics | None = None  # the endpoint, with --metrics-port
         self._context = multiprocessing.get_context("spawn")
         self._slots: list[_Slot] = []
         self._stopping: _Stopping | None = None
@@ -151,7 +161,7 @@ class Supervisor:
     # -- entry points ---------------------------------------------------------------
 
     def run(self) -> ExitCode:
-        """Supervise until done; the exit code says why (module docstring, rule 5)."""
+        """Supervise until done; the exit code says why (module docstring, rule 6)."""
         self._wake = os.pipe()
         for fd in self._wake:
             os.set_blocking(fd, False)
@@ -160,11 +170,28 @@ class Supervisor:
                 settings = self.settings if url is None else replace(self.settings, url=url)
                 if self.probe_store and not _store_reachable(settings.url):
                     return ExitCode.STORE_UNAVAILABLE
-                return self._supervise(settings)
+                with self._serving_metrics(settings):
+                    return self._supervise(settings)
         finally:
             wake, self._wake = self._wake, None
             for fd in wake:
                 os.close(fd)
+
+    @contextlib.contextmanager
+    def _serving_metrics(self, settings: WorkerSettings) -> Iterator[None]:
+        """With --metrics-port: one endpoint over every worker process and the store."""
+        if settings.metrics_port is None:
+            yield
+            return
+        with multiprocess_dir():  # before any child is spawned: they inherit the folder
+            self.metrics = serve_supervisor_metrics(
+                settings.metrics_host, settings.metrics_port, lambda: scrape_client(settings.url)
+            )
+            try:
+                yield
+            finally:
+                self.metrics.close()
+                self.metrics = None
 
     def request_stop(self, signum: int = signal.SIGTERM) -> None:
         """Act as if the supervisor got `signum` (safe from signal handlers and threads)."""
@@ -229,6 +256,8 @@ class Supervisor:
         code, pid = process.exitcode, process.pid
         process.close()
         slot.process = None
+        if self.metrics is not None and pid is not None:
+            self.metrics.worker_exited(pid)
         ran_s = time.monotonic() - slot.started_at
         if code == ExitCode.DRAIN_TIMEOUT:
             self._drain_timeout = True
@@ -236,6 +265,8 @@ class Supervisor:
             log.info("worker_exited", pid=pid, exit_code=code, slot=slot.index)
         elif code == ExitCode.RECYCLE:
             self.recycles += 1
+            if self.metrics is not None:
+                self.metrics.worker_restarted("recycle")
             log.info("worker_recycled", pid=pid, slot=slot.index, recycles=self.recycles)
             slot.restart_at = time.monotonic()
         elif code == ExitCode.OK and self.settings.burst:
@@ -263,6 +294,8 @@ class Supervisor:
             self._begin_stop(reason, signal.SIGTERM)
             return
         self.restarts += 1
+        if self.metrics is not None:
+            self.metrics.worker_restarted("crash")
         slot.restart_at = time.monotonic() + delay
         log.warning("worker_restarted", restarts=self.restarts, backoff_s=delay, **details)
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -301,6 +302,58 @@ def test_workers_of_a_killed_supervisor_drain_and_deregister(
             with contextlib.suppress(ProcessLookupError, TypeError, ValueError):
                 os.kill(int(pid), signal.SIGKILL)
         assert not left
+
+
+def test_one_metrics_endpoint_covers_every_worker_process(
+    project: Path, server: RunningServer
+) -> None:
+    """--metrics-port: one /metrics sums the jobs of both worker processes, beside the
+    store's figures read at scrape time."""
+    port = free_port()
+    with connect(server.url) as client:
+        jobs = JobClient(client)
+        for _ in range(30):
+            jobs.enqueue("shout", "hi")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    argv = ["--url", server.url, "--processes", "2", "--metrics-port", str(port)]
+    process = subprocess.Popen(
+        worker_command("e2e_tasks", *argv, "--heartbeat-interval", "0.2"),
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_workers(server.url, 2, process)
+        deadline = time.monotonic() + WAIT_S
+        while (samples := scrape(port)).get(SUCCESSES) != 30.0:
+            assert time.monotonic() < deadline, f"metrics never showed 30 successes: {samples}"
+            time.sleep(0.1)
+        assert samples["queuekit_workers_alive"] == 2.0
+        assert samples['queuekit_queue_length{queue="default"}'] == 0.0
+        assert samples["queuekit_in_progress_jobs"] == 0.0
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(RUN_TIMEOUT_S)
+    assert process.returncode == ExitCode.OK
+
+
+SUCCESSES = 'queuekit_jobs_completed_total{outcome="success",queue="default",task="shout"}'
+
+
+def scrape(port: int) -> dict[str, float]:
+    """The samples of the endpoint on `port`, by name and labels as exposed."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as reply:
+            text = reply.read().decode()
+    except OSError:
+        return {}
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
 
 
 def wait_for_workers(url: str, count: int, process: subprocess.Popen[Any]) -> None:
