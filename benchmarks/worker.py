@@ -5,7 +5,7 @@ when `queuekit worker benchmarks.bench_tasks --processes N` is launched and
 stops when the queue's `succeeded` counter on the store reaches the count
 (polled every 5 ms). The worker runs with every default a user gets:
 registry, heartbeats, in-flight records, peak tracking, the JSON line per
-job (to /dev/null here), metrics once they exist. Medians of --rounds.
+job (to /dev/null here), the metrics endpoint. Medians of --rounds.
 
 Wait: an open-loop producer enqueues one bench.wait job every 1/rate
 seconds for --seconds, whatever the worker does; each job records how long
@@ -44,6 +44,7 @@ POLL_S = 0.005
 def start_worker(url: str, processes: int, concurrency: int) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "queuekit", "worker", "benchmarks.bench_tasks"]
     command += ["--processes", str(processes), "--concurrency", str(concurrency)]
+    command += ["--metrics-port", "0"]  # metrics on, as the targets ask; any free port
     env = {**os.environ, "QUEUEKIT_URL": url, "QUEUEKIT_LOG_FORMAT": "json"}
     return subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -18,8 +18,9 @@ def configure_logging(log_format: str = "auto", level: int = logging.INFO) -> No
         structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
     )
     structlog.configure(
+        # No merge_contextvars: nothing binds context variables, and copying the
+        # context costs ~6 us of a worker's ~70 us per job (one line per job).
         processors=[
-            structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             renderer,

@@ -405,26 +405,31 @@ class AsyncConnection:
         """False if the store closed this idle connection."""
         return self.reader is not None and not self.reader.at_eof()
 
-    async def read(self) -> Reply:
-        assert self.reader is not None
-        parser = self.parser
-        reply = parser.next_reply()
-        while reply is NEED_DATA:
-            data = await self.reader.read(READ_SIZE)
+    async def call_many(self, commands: Sequence[Sequence[bytes]]) -> list[Reply]:
+        """Send `commands` in one write; their replies, parsed as the bytes arrive.
+
+        The reply timeout bounds each wait for more bytes: a store that keeps
+        answering is never cut off, one that stalls is.
+        """
+        assert self.writer is not None and self.reader is not None
+        self.writer.write(b"".join(frame(argv) for argv in commands))
+        await self.writer.drain()
+        parser, reader, timeout = self.parser, self.reader, self.address.reply_timeout
+        replies: list[Reply] = []
+        wanted = len(commands)
+        while len(replies) < wanted:
+            reply = parser.next_reply()
+            if reply is not NEED_DATA:
+                replies.append(reply)
+                continue
+            if timeout is None:
+                data = await reader.read(READ_SIZE)
+            else:
+                data = await asyncio.wait_for(reader.read(READ_SIZE), timeout)
             if not data:
                 raise ConnectionResetError("the store closed the connection")
             parser.feed(data)
-            reply = parser.next_reply()
-        return reply
-
-    async def call_many(self, commands: Sequence[Sequence[bytes]]) -> list[Reply]:
-        assert self.writer is not None
-        self.writer.write(b"".join(frame(argv) for argv in commands))
-        await self.writer.drain()
-        timeout = self.address.reply_timeout
-        if timeout is None:
-            return [await self.read() for _ in commands]
-        return [await asyncio.wait_for(self.read(), timeout) for _ in commands]
+        return replies
 
     def close(self) -> None:
         if self.writer is not None:

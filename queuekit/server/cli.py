@@ -9,11 +9,8 @@ import argparse
 import sys
 from typing import Any
 
-import anyio
-
 from queuekit.exitcodes import ExitCode
 from queuekit.logs import configure_logging
-from queuekit.server.app import ConfigurationError, run
 from queuekit.server.config import DEFAULT_PORT, ServerConfig, parse_setting, read_password_file
 
 EPILOG = f"""\
@@ -94,6 +91,11 @@ def main(args: argparse.Namespace) -> ExitCode:
         print(f"queuekit server: {error}", file=sys.stderr)
         return ExitCode.USAGE
     configure_logging(config.log_format)
+    # Imported here: every `queuekit` command builds this parser, few run the server.
+    import anyio
+
+    from queuekit.server.app import ConfigurationError, run
+
     try:
         anyio.run(run, config)
     except ConfigurationError as error:

@@ -2,6 +2,10 @@
 
     code = run_process(settings, tasks)     # in a process the supervisor spawned
 
+`child_main` is what the supervisor spawns; it lives here, away from the
+supervisor's imports (the embedded server, the metrics endpoint), so a new
+worker process imports only what it runs.
+
 The first SIGTERM or SIGINT asks the runtime to drain, the second to stop at
 once (runtime.Shutdown). A process whose parent (the supervisor) dies stops the
 same way, within PARENT_POLL_S, so an orphan never goes on taking jobs. The
@@ -15,6 +19,7 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Callable
 
 import structlog
 
@@ -22,13 +27,33 @@ from queuekit.connect import connect_async
 from queuekit.errors import StoreConnectionError
 from queuekit.exitcodes import ExitCode
 from queuekit.jobs.tasks import TaskSet
+from queuekit.logs import configure_logging
 from queuekit.metrics.supervisor import worker_metrics
+from queuekit.worker.loader import load_tasks
 from queuekit.worker.runtime import Report, Shutdown, run_worker
 from queuekit.worker.settings import WorkerSettings
 
 log = structlog.get_logger(__name__)
 
 PARENT_POLL_S = 0.5  # how soon a worker notices that its supervisor died
+
+# What a worker process runs: returns its exit code (None is OK).
+ChildTarget = Callable[[WorkerSettings], "int | None"]
+
+
+def child_main(target: ChildTarget, settings: WorkerSettings, log_format: str | None) -> None:
+    """A worker process's first code: leave the terminal's process group, run `target`,
+    exit with its code."""
+    os.setpgrp()  # Ctrl-C reaches the supervisor only; it forwards the signal once
+    if log_format is not None:
+        configure_logging(log_format)
+    code = target(settings)
+    sys.exit(0 if code is None else int(code))
+
+
+def run_child(settings: WorkerSettings) -> ExitCode:
+    """The worker process's main (the supervisor's default target): load the tasks, run."""
+    return run_process(settings, load_tasks(settings.modules))
 
 
 async def _watch_parent(shutdown: Shutdown, parent: int) -> None:

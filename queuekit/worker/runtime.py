@@ -6,7 +6,7 @@ Three loops share the process:
 
 - fetch: while fewer than `concurrency` jobs are in flight, fetch up to the
   free capacity (fetch.py; a worker never fetches more than it can start),
-  then start the whole batch in one MULTI on the queue's slot: each job's
+  then start the whole batch in one round trip on the queue's slot: each job's
   checks and "running" mark (execution.start_commands) and the in-flight
   record (bookkeeping.started). Each job then runs as an asyncio task:
   async tasks on this loop, cancelled at their timeout; sync tasks in a
@@ -219,16 +219,19 @@ class WorkerProcess:
             pipe.execute_command(*argv)
         return list(await pipe.execute(raise_on_error=False))
 
-    async def _write(self, doing: str, parts: list[Body]) -> list[list[Any]]:
-        """The parts in one MULTI/EXEC, one round trip; each part's replies, errors
-        included. Sent until the store answers: what it records exists only here.
+    async def _write(
+        self, doing: str, parts: list[Body], *, transaction: bool = True
+    ) -> list[list[Any]]:
+        """The parts in one round trip, in one MULTI/EXEC unless told otherwise; each
+        part's replies, errors included. Sent until the store answers: what it
+        records exists only here.
 
         Each part stays inside one slot (a queue's hash tag, or one untagged key
         per command), so a Redis Cluster transport can send a MULTI per part.
         """
         failures = 0
         while True:
-            pipe = self.client.pipeline(transaction=True)
+            pipe = self.client.pipeline(transaction=transaction)
             for part in parts:
                 for argv in part:
                     pipe.execute_command(*argv)
@@ -314,9 +317,11 @@ class WorkerProcess:
         counted = [job.job_id for job in jobs if job.job_id is not None]
         qkeys = queue_keys(source.queue)
         body += bookkeeping.started(qkeys, self.worker_id, counted, now)
-        replies, totals = await self._write(
-            "start", [body, [bookkeeping.total_in_progress(len(counted))]]
-        )
+        # A plain pipeline: nothing here needs the others' atomicity (the in-flight
+        # record is complete whatever runs between its commands), and a MULTI would
+        # double the replies to parse.
+        totals = [bookkeeping.total_in_progress(len(counted))]
+        replies, totals = await self._write("start", [body, totals], transaction=False)
         if isinstance(replies[-1], int) and replies[-1] > self._peaks.get(source.queue, 0):
             self._peaks[source.queue] = replies[-1]
         if isinstance(totals[0], int):

@@ -44,42 +44,40 @@ import math
 import multiprocessing
 import os
 import signal
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from multiprocessing import connection
 from multiprocessing.process import BaseProcess
 from types import FrameType
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import structlog
-from anyio.from_thread import start_blocking_portal
 
 from queuekit.client.address import parse_url
 from queuekit.connect import connect
 from queuekit.errors import StoreConnectionError, UsageError
 from queuekit.exitcodes import ExitCode
-from queuekit.logs import configure_logging
 from queuekit.metrics.supervisor import (
     SupervisorMetrics,
     multiprocess_dir,
     scrape_client,
     serve_supervisor_metrics,
 )
-from queuekit.server.app import ConfigurationError, Listening, Server
 from queuekit.server.config import DEFAULT_PORT, ServerConfig
-from queuekit.worker.loader import load_tasks
+from queuekit.worker.process import ChildTarget, child_main, run_child
 from queuekit.worker.settings import WorkerSettings
+
+if TYPE_CHECKING:
+    from queuekit.server.app import Listening
 
 log = structlog.get_logger(__name__)
 
 EMBEDDED_STOP_TIMEOUT_S = 30.0  # for the embedded store to close its listeners and clients
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
-# What a worker process runs: returns its exit code (None is OK).
-ChildTarget = Callable[[WorkerSettings], "int | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,13 +97,6 @@ class RestartPolicy:
         if fast_crashes > self.crash_limit:
             return None
         return min(self.initial_backoff_s * 2.0 ** (fast_crashes - 1), self.max_backoff_s)
-
-
-def run_child(settings: WorkerSettings) -> ExitCode:
-    """The worker process's main (the default target): load the tasks, run."""
-    from queuekit.worker.process import run_process  # the child's import, not the supervisor's
-
-    return run_process(settings, load_tasks(settings.modules))
 
 
 @dataclass
@@ -241,7 +232,7 @@ class Supervisor:
 
     def _start(self, slot: _Slot, settings: WorkerSettings) -> None:
         process = self._context.Process(
-            target=_child_main,
+            target=child_main,
             args=(self.target, settings, self.log_format),
             name=f"queuekit-worker-{slot.index}",
         )
@@ -420,6 +411,11 @@ def embedded_store(settings: WorkerSettings) -> Iterator[str | None]:
     if not settings.embedded:
         yield None
         return
+    # Imported here: a supervisor without --embedded starts faster without them.
+    from anyio.from_thread import start_blocking_portal
+
+    from queuekit.server.app import ConfigurationError, Server
+
     config = embedded_config(settings.url)
     with start_blocking_portal("asyncio") as portal:
         server = portal.call(Server, config)
@@ -470,13 +466,3 @@ def child_url(url: str | None, listening: Listening) -> str:
 
 
 # -- the child side -----------------------------------------------------------------
-
-
-def _child_main(target: ChildTarget, settings: WorkerSettings, log_format: str | None) -> None:
-    """A worker process's first code: leave the terminal's process group, run `target`,
-    exit with its code. (An orphan's stop is the runtime's: it watches its parent.)"""
-    os.setpgrp()  # Ctrl-C reaches the supervisor only; it forwards the signal once
-    if log_format is not None:
-        configure_logging(log_format)
-    code = target(settings)
-    sys.exit(0 if code is None else int(code))
