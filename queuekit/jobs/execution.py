@@ -15,12 +15,14 @@ Steps, for a payload popped from a ready list of `queue`:
    still names its id, recorded as failed with the reason "undecodable".
 2. Find the task by name in the TaskSet. Unknown name: failed with the
    reason "unknown task <name>"; nothing is imported or called.
-3. One MULTI: HMGET the job's status and dedup key, HSET status running,
-   started_at and worker, and (rate-limited tasks) count the start in its
-   window (ratelimit.py). A cancelled job is skipped, not run, its status
-   put back. Over the limit: deferred to the window's end through the
-   scheduled set (payload in the job hash, status scheduled, stats
-   `rate_limited`); never dropped.
+3. One round trip (a MULTI in the burst worker): HMGET the job's status
+   and dedup key, HSET status running, started_at and worker, and
+   (rate-limited tasks) count the start in its window (ratelimit.py). A
+   cancelled job is skipped, not run, its status put back. Over the limit:
+   deferred to the window's end through the scheduled set (payload in the
+   job hash, status scheduled, stats `rate_limited`); never dropped. The
+   worker runtime starts a job that needs none of these answers (a known
+   task without a rate limit: `eager_invoke`) beside the round trip.
 4. Run the task under its timeout (the job's `_timeout`, else the task's).
 5. The outcome, in one MULTI/EXEC inside the queue's hash tag:
    - success: status succeeded; the hash expires after the task's
@@ -235,8 +237,21 @@ def settle(ctx: Context, job: Fetched, replies: list[Any]) -> Run | Done:
         return Done(body, Outcome.FAILED)
     if job.window is not None and not job.window.allows(replies[2]):
         return Done(_defer(keys, envelope, job.payload, job.window.end_ms), Outcome.RATE_LIMITED)
-    timeout = _number(envelope, "timeout", job.task.options.timeout)
-    return Run(Invoke(job.task, envelope, timeout), release)
+    return Run(_invoke(job.task, envelope), release)
+
+
+def eager_invoke(job: Fetched) -> Invoke | None:
+    """The run of a job that may start before the replies of its start commands are
+    back: a known task without a rate limit. Those replies then only add its dedup
+    key, which `finish` needs, and a cancelled status, which a popped job cannot
+    have (job.py rule 2: cancel and the pop race under WATCH)."""
+    if job.envelope is None or job.task is None or job.window is not None:
+        return None
+    return _invoke(job.task, job.envelope)
+
+
+def _invoke(task: Task[Any, Any], envelope: Envelope) -> Invoke:
+    return Invoke(task, envelope, _number(envelope, "timeout", task.options.timeout))
 
 
 def finish(ctx: Context, job: Fetched, ran: Ran, release: Body) -> tuple[Body, Outcome]:

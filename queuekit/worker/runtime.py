@@ -41,6 +41,7 @@ import asyncio
 import contextlib
 import random
 import time
+from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,9 +56,11 @@ from queuekit.jobs.execution import (
     Context,
     Done,
     Fetched,
+    Invoke,
     Outcome,
     Ran,
     Run,
+    eager_invoke,
     fail_body,
     fetched,
     finish,
@@ -303,7 +306,9 @@ class WorkerProcess:
         return True
 
     async def _start(self, batch: Batch) -> None:
-        """Start a fetched batch: one MULTI on its queue, then a task per job to run."""
+        """Start a fetched batch: its start commands in one round trip, and a task per
+        job to run. Jobs that need no answer first (execution.eager_invoke) start at
+        once, beside that round trip, and wait for it only to record their outcome."""
         source, now = batch.source, self.clock.now_ms()
         jobs = [fetched(self.ctx, source.queue, payload) for payload in batch.payloads]
         self.in_flight += len(jobs)
@@ -319,20 +324,34 @@ class WorkerProcess:
         body += bookkeeping.started(qkeys, self.worker_id, counted, now)
         # A plain pipeline: nothing here needs the others' atomicity (the in-flight
         # record is complete whatever runs between its commands), and a MULTI would
-        # double the replies to parse.
+        # double the replies to parse. Sent first: a job's outcome never precedes it.
         totals = [bookkeeping.total_in_progress(len(counted))]
-        replies, totals = await self._write("start", [body, totals], transaction=False)
+        sent = asyncio.ensure_future(self._write("start", [body, totals], transaction=False))
+        waiting = []
+        for job, span in zip(jobs, spans, strict=True):
+            invoke = eager_invoke(job)
+            if invoke is None:
+                waiting.append((job, span))
+            else:
+                self._spawn(job, source, invoke, now, self._replies_of(sent, span))
+        replies, totals = await sent
         if isinstance(replies[-1], int) and replies[-1] > self._peaks.get(source.queue, 0):
             self._peaks[source.queue] = replies[-1]
         if isinstance(totals[0], int):
             self._total_peak = max(self._total_peak, totals[0])
-        for job, span in zip(jobs, spans, strict=True):
+        for job, span in waiting:
             self._begin(job, source, replies[span], now)
         self._dirty.set()
 
+    @staticmethod
+    async def _replies_of(sent: asyncio.Future[list[list[Any]]], span: slice) -> list[Any]:
+        """One job's replies among a start round trip's."""
+        replies, _ = await asyncio.shield(sent)
+        return replies[span]
+
     def _begin(self, job: Fetched, source: Source, replies: list[Any], now_ms: int) -> None:
         """Settle one started job: run it, or queue what it became for the flush."""
-        problem = next((reply for reply in replies if isinstance(reply, Exception)), None)
+        problem = _first_error(replies)
         if problem is not None:
             log.error("job_start_failed", job_id=job.job_id, queue=job.queue, error=str(problem))
             body = fail_body(self.ctx, job, "StoreError", f"at start: {problem}", [])
@@ -342,44 +361,76 @@ class WorkerProcess:
         if isinstance(start, Done):
             self._finished.append(_Finished(job, source, start.body, start.outcome, None, False))
             return
-        envelope = start.invoke.envelope
+        self._spawn(job, source, start.invoke, now_ms, _ready(start.release))
+
+    def _spawn(
+        self,
+        job: Fetched,
+        source: Source,
+        invoke: Invoke,
+        now_ms: int,
+        started: Awaitable[Any],
+    ) -> None:
+        envelope = invoke.envelope
         self.metrics.started(job.queue, envelope.task, max(0, now_ms - envelope.enqueued_at) / 1000)
-        task = asyncio.create_task(self._run(job, source, start))
+        task = asyncio.create_task(self._run(job, source, invoke, started))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
     # -- run ------------------------------------------------------------------------
 
-    async def _run(self, job: Fetched, source: Source, run: Run) -> None:
+    async def _run(
+        self, job: Fetched, source: Source, invoke: Invoke, started: Awaitable[Any]
+    ) -> None:
+        """Run the job, then queue its outcome. `started` gives its release (SREM of
+        its dedup key), or, for an eager job, its start replies to settle first."""
         ran: Ran | None
         try:
-            if run.invoke.task.is_async:
-                ran = await run_async(run.invoke)
+            if invoke.task.is_async:
+                ran = await run_async(invoke)  # its cancellation comes back as a Ran
             else:
-                ran = await run_in_pool(run.invoke, self._pool)
+                ran = await run_in_pool(invoke, self._pool)
         except asyncio.CancelledError:  # a sync job, cancelled at shutdown: its thread runs on
             self.report.abandoned += 1
             ran = None
+        try:
+            release = self._release(job, await started)
+        except asyncio.CancelledError:  # stopped at once while its start was still unanswered
+            release = []
         if ran is None or (ran.reraise and isinstance(ran.error, asyncio.CancelledError)):
             self.report.cancelled += 1
-            body, outcome = self._interrupted(job, source, run)
+            body, outcome = self._interrupted(job, source, release)
         else:
             if ran.abandoned:
                 self.report.abandoned += 1
                 self.report.recycle = True
-                log.warning("sync_job_abandoned", job_id=job.job_id, task=run.invoke.task.name)
-            body, outcome = finish(self.ctx, job, ran, run.release)
+                log.warning("sync_job_abandoned", job_id=job.job_id, task=invoke.task.name)
+            body, outcome = finish(self.ctx, job, ran, release)
         self._finished.append(_Finished(job, source, body, outcome, ran, True))
         self._dirty.set()
 
-    def _interrupted(self, job: Fetched, source: Source, run: Run) -> tuple[Body, Outcome]:
+    def _release(self, job: Fetched, started: Any) -> Body:
+        """The release of a job's dedup key: given, or read from its start replies."""
+        if isinstance(started, _Release):
+            return started.body
+        problem = _first_error(started)
+        if problem is not None:
+            log.error("job_start_failed", job_id=job.job_id, queue=job.queue, error=str(problem))
+            return []
+        start = settle(self.ctx, job, started)
+        if isinstance(start, Run):
+            return start.release
+        log.warning("job_ran_while_cancelled", job_id=job.job_id, queue=job.queue)
+        return []
+
+    def _interrupted(self, job: Fetched, source: Source, release: Body) -> tuple[Body, Outcome]:
         """A job cancelled at shutdown: failed (reason shutdown), or requeued at-least-once."""
         if source.reliable:
             body, _ = reaper.requeue_body(job.keys, job.payload, source.level)
             return body, Outcome.REQUEUED
         timeout = self.settings.shutdown_timeout_s
         message = f"shutdown: still running {timeout} s after the worker was asked to stop"
-        return fail_body(self.ctx, job, "WorkerShutdown", message, run.release), Outcome.FAILED
+        return fail_body(self.ctx, job, "WorkerShutdown", message, release), Outcome.FAILED
 
     async def _drain(self) -> None:
         """Let running jobs finish; cancel them at the shutdown deadline or a second signal."""
@@ -574,6 +625,21 @@ class WorkerProcess:
             log.warning("scheduler_contention", queue=queue, error=str(error))
             stats = queue_keys(queue).stats
             await self.client.execute(b"HINCRBY", stats, b"scheduler_contention", 1)
+
+
+@dataclass(frozen=True, slots=True)
+class _Release:
+    """A job's release body, known when it was started."""
+
+    body: Body
+
+
+async def _ready(release: Body) -> _Release:
+    return _Release(release)
+
+
+def _first_error(replies: list[Any]) -> Exception | None:
+    return next((reply for reply in replies if isinstance(reply, Exception)), None)
 
 
 def _known(dues: dict[str, int | None]) -> list[int]:

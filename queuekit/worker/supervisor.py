@@ -79,7 +79,6 @@ EMBEDDED_STOP_TIMEOUT_S = 30.0  # for the embedded store to close its listeners 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-
 @dataclass(frozen=True, slots=True)
 class RestartPolicy:
     """How the supervisor restarts and stops children (defaults: see the module docstring)."""

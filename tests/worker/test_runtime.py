@@ -498,3 +498,27 @@ def test_periodic_tasks_are_enqueued_and_run_by_the_worker(store: Store) -> None
 async def _stat(client: Any, field: bytes, value: int) -> bool:
     found = await client.execute(b"HGET", Q.stats, field)
     return found is not None and int(found) >= value
+
+
+def test_a_job_started_at_once_still_releases_its_dedup_key(store: Store) -> None:
+    """Jobs that run beside their start round trip release their dedup key on finish,
+    and a rate-limited task (which waits for its count) is still limited."""
+    tasks = TaskSet()
+
+    @tasks.task(name="plain")
+    async def plain() -> None:
+        return None
+
+    @tasks.task(name="limited", rate_limit="1/h")
+    async def limited() -> None:
+        return None
+
+    jobs = store.jobs(tasks)
+    assert jobs.enqueue(plain, _dedup_key="once") is not None
+    assert jobs.enqueue(plain, _dedup_key="once") is None
+    jobs.enqueue(limited)
+    jobs.enqueue(limited)
+    report = run(store, tasks)
+    assert report.summary.succeeded == 2 and report.summary.rate_limited == 1
+    assert not store.client.execute(b"SISMEMBER", Q.dedup, b"once")
+    assert jobs.enqueue(plain, _dedup_key="once") is not None
