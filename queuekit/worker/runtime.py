@@ -322,19 +322,29 @@ class WorkerProcess:
         counted = [job.job_id for job in jobs if job.job_id is not None]
         qkeys = queue_keys(source.queue)
         body += bookkeeping.started(qkeys, self.worker_id, counted, now)
-        # A plain pipeline: nothing here needs the others' atomicity (the in-flight
-        # record is complete whatever runs between its commands), and a MULTI would
-        # double the replies to parse. Sent first: a job's outcome never precedes it.
-        totals = [bookkeeping.total_in_progress(len(counted))]
-        sent = asyncio.ensure_future(self._write("start", [body, totals], transaction=False))
+        # Eager jobs are scheduled before the write, so they start first; their
+        # outcomes wait for its replies, so the store still sees the start first.
+        answered: asyncio.Future[list[list[Any]]] = asyncio.get_running_loop().create_future()
         waiting = []
         for job, span in zip(jobs, spans, strict=True):
             invoke = eager_invoke(job)
             if invoke is None:
                 waiting.append((job, span))
             else:
-                self._spawn(job, source, invoke, now, self._replies_of(sent, span))
-        replies, totals = await sent
+                self._spawn(job, source, invoke, now, self._replies_of(answered, span))
+        # A plain pipeline: nothing here needs the others' atomicity (the in-flight
+        # record is complete whatever runs between its commands), and a MULTI would
+        # double the replies to parse.
+        totals = [bookkeeping.total_in_progress(len(counted))]
+        if len(waiting) < len(jobs):
+            await asyncio.sleep(0)  # let them take their first step now
+        try:
+            written = await self._write("start", [body, totals], transaction=False)
+        except BaseException as error:
+            answered.set_exception(error)
+            raise
+        answered.set_result(written)
+        replies, totals = written
         if isinstance(replies[-1], int) and replies[-1] > self._peaks.get(source.queue, 0):
             self._peaks[source.queue] = replies[-1]
         if isinstance(totals[0], int):
@@ -344,9 +354,9 @@ class WorkerProcess:
         self._dirty.set()
 
     @staticmethod
-    async def _replies_of(sent: asyncio.Future[list[list[Any]]], span: slice) -> list[Any]:
+    async def _replies_of(answered: asyncio.Future[list[list[Any]]], span: slice) -> list[Any]:
         """One job's replies among a start round trip's."""
-        replies, _ = await asyncio.shield(sent)
+        replies, _ = await asyncio.shield(answered)
         return replies[span]
 
     def _begin(self, job: Fetched, source: Source, replies: list[Any], now_ms: int) -> None:
