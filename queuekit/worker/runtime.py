@@ -21,9 +21,8 @@ Three loops share the process:
   is exact. At-most-once, the same round trip ends with an LMPOP for the
   freed slots, so under load a batch costs two round trips: start, and
   finish-and-fetch-the-next.
-- background: the heartbeat (and the registry's in_flight figure), the
-  reaper of dead workers (reaper.py), the scheduler's moves of due jobs, and
-  periodic jobs.
+- background (background.py): the heartbeat and the registry, the reaper
+  of dead workers, the scheduler's moves of due jobs, periodic jobs.
 
 Stopping: the first SIGTERM/SIGINT (Shutdown.request) stops fetching (a
 waiting fetch returns within FETCH_WAIT_S; it is never cancelled, as its
@@ -49,7 +48,7 @@ from typing import Any
 import structlog
 
 from queuekit.engine.clock import Clock, SystemClock
-from queuekit.errors import QueuekitError, StoreConnectionError, WatchError
+from queuekit.errors import QueuekitError, StoreConnectionError
 from queuekit.exitcodes import ExitCode
 from queuekit.jobs import keys
 from queuekit.jobs.execution import (
@@ -71,13 +70,13 @@ from queuekit.jobs.execution import (
     start_commands,
 )
 from queuekit.jobs.keys import queue_keys
-from queuekit.jobs.periodic import Periodic
-from queuekit.jobs.scheduler import move_due_async, next_due_ms_async
+from queuekit.jobs.scheduler import next_due_ms_async
 from queuekit.jobs.tasks import TaskSet
 from queuekit.jobs.txn import Body
 from queuekit.jobs.worker import BURST_FETCH_TIMEOUT_S, Summary
 from queuekit.metrics.jobs import JobMetrics, NullMetrics
 from queuekit.worker import bookkeeping, reaper
+from queuekit.worker.background import Background, move_due_counted
 from queuekit.worker.fetch import Batch, Fetcher, Source, sources
 from queuekit.worker.settings import WorkerSettings
 
@@ -85,7 +84,6 @@ log = structlog.get_logger(__name__)
 
 FETCH_WAIT_S = 1.0  # longest a fetch waits on empty lists: bounds how late a stop is seen
 DRAIN_POLL_S = 0.05  # how often a draining worker looks at its deadline and signals
-SCHEDULE_REFRESH_MS = 1000  # how stale the known due times of scheduled jobs may get
 STORE_RETRY_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)  # waits between tries while the store is away
 
 _METRIC_OUTCOMES = {  # the rest are "failure", or "timeout" when the run timed out
@@ -159,15 +157,10 @@ class WorkerProcess:
         self.worker_id = worker_id or keys.new_worker_id()
         self.ctx = Context(tasks, self.clock, self.worker_id, random.Random())
         self.queues = settings.queues
-        self.periodic = (
-            Periodic(tasks, self.clock, self.queues, worker_id=self.worker_id)
-            if any(task.schedule is not None for task in tasks)
-            else None
-        )
         self.reliable = tuple(queue for queue in self.queues if settings.reliable(queue))
         self.fetcher = Fetcher(sources(self.queues, settings.reliable, self.worker_id))
         self.report = Report(self.worker_id)
-        self.started_ms = 0
+        self.background = Background(self, tasks)
         self.in_flight = 0  # fetched and not yet acknowledged
         self._fetching = 0  # the count a fetch that is waiting may still bring
         self.taken = 0  # fetched in all, for max_jobs
@@ -183,14 +176,11 @@ class WorkerProcess:
     # -- the whole run ---------------------------------------------------------------
 
     async def run(self) -> Report:
-        self.started_ms = self.clock.now_ms()
-        info = keys.worker_info(self.worker_id)
-        figures = (b"jobs_done", 0, b"in_flight", 0, b"last_progress", 0)
-        await self._send([*self._registration(), (b"HSET", info, *figures)])
+        await self._send(self.background.registration(first=True))
         log.info("worker_started", worker=self.worker_id, queues=list(self.queues))
         try:
             async with asyncio.TaskGroup() as group:
-                background = group.create_task(self._background())
+                background = group.create_task(self.background.run())
                 flusher = group.create_task(self._flush_loop())
                 await self._fetch_loop()
                 await self._drain()
@@ -301,7 +291,7 @@ class WorkerProcess:
         for queue in self.queues:
             due = await next_due_ms_async(self.client, queue)
             if due is not None and due <= now:
-                await self._move_due(queue, now)
+                await move_due_counted(self.client, queue, now)
                 return False
         return True
 
@@ -574,68 +564,6 @@ class WorkerProcess:
         if outcome is Outcome.RETRIED:
             self.metrics.retried(job.queue, envelope.task)
 
-    # -- background -----------------------------------------------------------------
-
-    async def _background(self) -> None:
-        """Heartbeat and reaper, scheduled moves, periodic jobs; never stops the worker."""
-        interval_ms = round(self.settings.heartbeat_interval_s * 1000)
-        next_beat = 0
-        dues: dict[str, int | None] = {}
-        refreshed = -SCHEDULE_REFRESH_MS
-        while True:
-            now = self.clock.now_ms()
-            try:
-                if now >= next_beat:
-                    await self._beat(now)
-                    next_beat = now + interval_ms
-                if now - refreshed >= SCHEDULE_REFRESH_MS:
-                    dues = {
-                        queue: await next_due_ms_async(self.client, queue) for queue in self.queues
-                    }
-                    refreshed = now
-                for queue, due in dues.items():
-                    if due is not None and due <= now:
-                        await self._move_due(queue, now)
-                        dues[queue] = await next_due_ms_async(self.client, queue)
-                if self.periodic is not None:
-                    await self.periodic.run_due(self.client)
-            except QueuekitError as error:
-                log.warning("background_error", error=str(error))
-            periodic_due = self.periodic.next_due_ms() if self.periodic is not None else None
-            wake = min(next_beat, refreshed + SCHEDULE_REFRESH_MS, *_known(dues))
-            if periodic_due is not None:
-                wake = min(wake, periodic_due)
-            await asyncio.sleep(max(0.001, (wake - self.clock.now_ms()) / 1000))
-
-    def _registration(self) -> Body:
-        ttl_ms = round(self.settings.heartbeat_ttl_s * 1000)
-        return bookkeeping.register(
-            self.worker_id,
-            self.queues,
-            self.reliable,
-            self.settings.concurrency,
-            self.started_ms,
-            ttl_ms,
-        )
-
-    async def _beat(self, now_ms: int) -> None:
-        self.metrics.flush()
-        info = keys.worker_info(self.worker_id)
-        await self._send([*self._registration(), (b"HSET", info, b"in_flight", self.in_flight)])
-        for reaped in await reaper.reap(self.client, self.worker_id, self.queues, now_ms):
-            if reaped.lost:
-                self.metrics.lost(reaped.queue, "worker_died", len(reaped.lost))
-            if reaped.redelivered:
-                self.metrics.redelivered(reaped.queue, len(reaped.redelivered))
-
-    async def _move_due(self, queue: str, now_ms: int) -> None:
-        try:
-            await move_due_async(self.client, queue, now_ms)
-        except WatchError as error:
-            log.warning("scheduler_contention", queue=queue, error=str(error))
-            stats = queue_keys(queue).stats
-            await self.client.execute(b"HINCRBY", stats, b"scheduler_contention", 1)
-
 
 @dataclass(frozen=True, slots=True)
 class _Release:
@@ -650,10 +578,6 @@ async def _ready(release: Body) -> _Release:
 
 def _first_error(replies: list[Any]) -> Exception | None:
     return next((reply for reply in replies if isinstance(reply, Exception)), None)
-
-
-def _known(dues: dict[str, int | None]) -> list[int]:
-    return [due for due in dues.values() if due is not None]
 
 
 async def run_worker(
