@@ -16,36 +16,15 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections import defaultdict
 
+from servers import free_port, wait_ready
+
 TESTS = "lpush,rpop,sadd,incr,set,get"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server on port {port} exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                sock.sendall(b"PING\r\n")
-                if sock.recv(7).startswith(b"+PONG"):
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"server on port {port} did not answer PING")
 
 
 def start_servers() -> dict[str, tuple[int, subprocess.Popen[bytes]]]:

@@ -30,7 +30,7 @@ from queuekit.jobs.tasks import TaskSet
 from queuekit.logs import configure_logging
 from queuekit.metrics.supervisor import worker_metrics
 from queuekit.worker.loader import load_tasks
-from queuekit.worker.runtime import Report, Shutdown, run_worker
+from queuekit.worker.runtime import Report, Shutdown, WorkerProcess
 from queuekit.worker.settings import WorkerSettings
 
 log = structlog.get_logger(__name__)
@@ -76,7 +76,8 @@ async def _main(settings: WorkerSettings, tasks: TaskSet) -> Report | ExitCode:
     metrics = worker_metrics()  # shared with the supervisor's endpoint, when it serves one
     client = connect_async(settings.url)
     try:
-        return await run_worker(settings, tasks, client, shutdown=shutdown, metrics=metrics)
+        worker = WorkerProcess(settings, tasks, client, shutdown=shutdown, metrics=metrics)
+        return await worker.run()
     except StoreConnectionError as error:
         log.error("store_unavailable", error=str(error))
         return ExitCode.STORE_UNAVAILABLE

@@ -1,6 +1,6 @@
 """A worker process: fetch, start, run and acknowledge jobs in batches on one asyncio loop.
 
-    report = await run_worker(settings, tasks, client)     # in a running loop
+    report = await WorkerProcess(settings, tasks, client).run()     # in a running loop
 
 Three loops share the process:
 
@@ -578,17 +578,3 @@ async def _ready(release: Body) -> _Release:
 
 def _first_error(replies: list[Any]) -> Exception | None:
     return next((reply for reply in replies if isinstance(reply, Exception)), None)
-
-
-async def run_worker(
-    settings: WorkerSettings,
-    tasks: TaskSet,
-    client: Any,
-    *,
-    clock: Clock | None = None,
-    shutdown: Shutdown | None = None,
-    metrics: JobMetrics | None = None,
-) -> Report:
-    """Run a worker on `client` until it stops (module docstring); its report."""
-    worker = WorkerProcess(settings, tasks, client, clock=clock, shutdown=shutdown, metrics=metrics)
-    return await worker.run()
