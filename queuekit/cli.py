@@ -2,8 +2,8 @@
 
 Rules: `main(argv)` returns an `ExitCode` and never calls sys.exit itself
 (the console script does), so tests run it in-process; nothing reads the
-environment or configures logging at import time. Subcommands today: `demo`,
-`server` and `worker`. The enqueue and info commands arrive with their issues.
+environment or configures logging at import time. Subcommands today: `demo`, `tour`,
+`info`, `server` and `worker`. The enqueue command arrives with its issue.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import sys
 from collections.abc import Callable, Sequence
 
 from queuekit import __version__
+from queuekit import demo as demo_cli
+from queuekit import info as info_cli
 from queuekit.errors import QueuekitError
 from queuekit.exitcodes import ExitCode
 from queuekit.server import cli as server_cli
@@ -20,8 +22,11 @@ from queuekit.worker import cli as worker_cli
 
 EPILOG = """\
 examples:
-  queuekit demo            a short tour of the embedded store: queue, dedup,
+  queuekit demo            1,000 jobs on an embedded store and 2 worker processes:
+                           progress, then a summary (--jobs N, --keep-running)
+  queuekit tour            a short tour of the embedded store: queue, dedup,
                            rate limit, lock, schedule, leaderboard, TTL, transaction
+  queuekit info --watch   queues, workers, failed and lost jobs, refreshed in place
   queuekit server          serve the store over the Redis protocol on 127.0.0.1:6390
   queuekit server --help   the server's flags, with examples
   queuekit worker app.tasks --embedded
@@ -33,7 +38,7 @@ examples:
 """
 
 
-def _demo(args: argparse.Namespace) -> ExitCode:
+def _tour(args: argparse.Namespace) -> ExitCode:
     from queuekit.tour import run_tour
 
     run_tour(print)
@@ -49,12 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"queuekit {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = commands.add_parser(
-        "demo",
+    demo_cli.add_parser(commands)
+    tour = commands.add_parser(
+        "tour",
         help="tour the embedded store in a few readable steps",
         description="Run a short tour of the embedded store (memory://) and print each step.",
     )
-    demo.set_defaults(handler=_demo)
+    tour.set_defaults(handler=_tour)
+    info_cli.add_parser(commands)
     server_cli.add_parser(commands)
     worker_cli.add_parser(commands)
     return parser

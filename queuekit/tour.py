@@ -1,4 +1,4 @@
-"""`queuekit demo`: a short tour of the embedded store, one queue idiom a step.
+"""`queuekit tour`: a short tour of the embedded store, one queue idiom a step.
 
 Each step is one "data structure + atomic operation + TTL" use that the job
 layer is built from: a queue, dedup, a rate limit, a lock, a schedule, a
@@ -45,7 +45,7 @@ def run_tour(say: Say = print) -> None:
     clock = FakeClock()
     store = MemoryStore(clock=clock)
     client = MemoryClient(store)
-    say("queuekit demo: the embedded store (memory://), on a fake clock so nothing sleeps\n")
+    say("queuekit tour: the embedded store (memory://), on a fake clock so nothing sleeps\n")
     try:
         queue(client, store, say)
         dedup(client, say)

@@ -1,4 +1,4 @@
-"""The `queuekit` command line: the demo runs and exits 0, help shows examples."""
+"""The `queuekit` command line: the tour runs and exits 0, help shows examples."""
 
 from __future__ import annotations
 
@@ -23,17 +23,17 @@ DEMO_STEPS = (
 SUBPROCESS_TIMEOUT_S = 60
 
 
-def test_demo_runs_every_step_in_process(capsys: pytest.CaptureFixture[str]) -> None:
-    """`queuekit demo` exits 0 and prints one labelled line per step, in order."""
-    assert main(["demo"]) == ExitCode.OK
+def test_tour_runs_every_step_in_process(capsys: pytest.CaptureFixture[str]) -> None:
+    """`queuekit tour` exits 0 and prints one labelled line per step, in order."""
+    assert main(["tour"]) == ExitCode.OK
     out = capsys.readouterr().out
     labels = [line.split("  ")[0] for line in out.splitlines() if line[:1].isalpha()]
     assert [label for label in labels if label in DEMO_STEPS] == list(DEMO_STEPS)
 
 
-def test_demo_shows_what_each_step_did(capsys: pytest.CaptureFixture[str]) -> None:
+def test_tour_shows_what_each_step_did(capsys: pytest.CaptureFixture[str]) -> None:
     """The tour's lines carry the replies: FIFO order, dedup, refusals, expiry, the abort."""
-    main(["demo"])
+    main(["tour"])
     out = capsys.readouterr().out
     for expected in (
         "BRPOP emails 1 -> welcome:ada",
@@ -52,10 +52,10 @@ def test_demo_shows_what_each_step_did(capsys: pytest.CaptureFixture[str]) -> No
         assert expected in out
 
 
-def test_python_m_queuekit_demo_exits_zero() -> None:
-    """`python -m queuekit demo` runs the tour in a fresh interpreter and exits 0."""
+def test_python_m_queuekit_tour_exits_zero() -> None:
+    """`python -m queuekit tour` runs the tour in a fresh interpreter and exits 0."""
     result = subprocess.run(
-        [sys.executable, "-W", "error", "-m", "queuekit", "demo"],
+        [sys.executable, "-W", "error", "-m", "queuekit", "tour"],
         capture_output=True,
         text=True,
         timeout=SUBPROCESS_TIMEOUT_S,
@@ -71,6 +71,7 @@ def test_help_shows_runnable_examples(capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     assert "examples:" in out
     assert "queuekit demo" in out
+    assert "queuekit tour" in out
     assert EPILOG.strip() in out
 
 
