@@ -1,10 +1,11 @@
 """A worker process's background loop: heartbeat, reaper, scheduled moves, periodic jobs.
 
 Each pass, as each falls due:
+- every pass (at least once a second): flush the metric hooks;
 - every `heartbeat_interval_s`: refresh the heartbeat key and the registry
   (the whole registration, so a store that restarted empty knows the worker
-  again; bookkeeping.register), flush the metric hooks, and run the reaper
-  of dead workers (reaper.py), counting what it finds;
+  again; bookkeeping.register), and run the reaper of dead workers
+  (reaper.py), counting what it finds;
 - when a queue's earliest scheduled job is due (learned at least every
   SCHEDULE_REFRESH_MS): move the due jobs onto their lists (scheduler.py),
   exactly once however many workers try;
@@ -90,6 +91,7 @@ class Background:
         refreshed = -SCHEDULE_REFRESH_MS
         while True:
             now = clock.now_ms()
+            worker.metrics.flush()  # at least once a second, so an idle worker's counts show
             try:
                 if now >= next_beat:
                     await self._beat(now)
@@ -113,7 +115,6 @@ class Background:
 
     async def _beat(self, now_ms: int) -> None:
         worker = self.worker
-        worker.metrics.flush()
         pipe = worker.client.pipeline(transaction=False)
         for argv in self.registration():
             pipe.execute_command(*argv)
