@@ -26,10 +26,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def require_binary(name: str) -> str:
+def require_binary(name: str, package: str = "redis-server") -> str:
     path = shutil.which(name)
     if path is None:
-        message = f"{name} is not installed (apt-get install redis-server)"
+        message = f"{name} is not installed (apt-get install {package})"
         if os.environ.get("CI"):
             pytest.fail(f"{message}; CI must not skip this test", pytrace=False)
         pytest.skip(message)
