@@ -69,6 +69,28 @@ LOW = 2
 PRIORITY_LEVELS = 3
 PRIORITY_NAMES = {"high": HIGH, "default": DEFAULT_PRIORITY, "low": LOW}
 
+# The counters of a queue's stats hash (besides `in_progress`, a level). Listed
+# so that readers can show each one from zero before its first event: a counter
+# that appears only then hides that first event from Prometheus's rate().
+STATS_COUNTERS = (
+    "cancelled",
+    "deduplicated",
+    "duplicate_ids",
+    "enqueued",
+    "failed",
+    "lost",
+    "periodic_enqueued",
+    "periodic_skipped",
+    "rate_limited",
+    "redelivered",
+    "requeued",
+    "retried",
+    "scheduler_contention",
+    "succeeded",
+    "timed_out",
+    "undecodable",
+)
+
 
 def validate_queue(name: object) -> str:
     """`name` if it is a usable queue name, else InvalidOptionError saying why."""

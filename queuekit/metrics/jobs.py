@@ -51,7 +51,7 @@ from __future__ import annotations
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -310,6 +310,15 @@ class JobMetrics:
         with self._lock:
             self._pending_of(queue, task).rate_limited += 1
 
+    def serving(self, queues: Iterable[str]) -> None:
+        """A worker serves `queues`: their rare-event counters start at 0 now, so the
+        first loss or redelivery shows in rate() and increase() (a series that
+        appears with its first event hides that event from them)."""
+        for queue in queues:
+            self._lost.labels(queue, "worker_died")
+            self._redelivered.labels(queue)
+            self._undecodable.labels(queue)
+
     def lost(self, queue: str, reason: str, count: int = 1) -> None:
         """`count` jobs of `queue` were found lost for `reason` (a short fixed word)."""
         if count > 0:
@@ -401,6 +410,9 @@ class NullMetrics(JobMetrics):
         pass
 
     def rate_limited(self, queue: str, task: str) -> None:
+        pass
+
+    def serving(self, queues: Iterable[str]) -> None:
         pass
 
     def lost(self, queue: str, reason: str, count: int = 1) -> None:

@@ -75,6 +75,7 @@ from queuekit.jobs.keys import (
     PEAK_MEMBER,
     PRIORITY_LEVELS,
     QUEUES,
+    STATS_COUNTERS,
     WORKERS,
     QueueKeys,
     queue_keys,
@@ -203,7 +204,7 @@ def _as_map(reply: Any) -> dict[Any, Any]:
 
 
 def _counters(stats: dict[Any, Any]) -> dict[str, int]:
-    counters = {}
+    counters = dict.fromkeys(STATS_COUNTERS, 0)  # from zero: see keys.STATS_COUNTERS
     for field, value in stats.items():
         name = _text(field)
         if name not in GAUGE_STATS and _COUNTER_FIELD.match(name):

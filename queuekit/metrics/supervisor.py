@@ -143,7 +143,8 @@ class SupervisorCollector(Collector):
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._restarts: dict[str, int] = {}
+        # From zero, so the first restart shows in rate() and increase().
+        self._restarts: dict[str, int] = {"crash": 0, "recycle": 0}
 
     def worker_restarted(self, reason: str) -> None:
         with self._lock:

@@ -177,6 +177,7 @@ class WorkerProcess:
 
     async def run(self) -> Report:
         await self._send(self.background.registration(first=True))
+        self.metrics.serving(self.queues)
         log.info("worker_started", worker=self.worker_id, queues=list(self.queues))
         try:
             async with asyncio.TaskGroup() as group:

@@ -191,3 +191,13 @@ def test_null_metrics_record_nothing() -> None:
         metrics.deduplicated("default", "a")
         assert isinstance(metrics, JobMetrics)
         assert list(metrics.registry.collect()) == []
+
+
+def test_serving_starts_the_rare_event_counters_at_zero() -> None:
+    """A worker's queues have lost, redelivered and undecodable series at 0 before any
+    event, so Prometheus's increase() sees the first one."""
+    metrics = JobMetrics()
+    metrics.serving(["mail"])
+    assert value(metrics, "queuekit_jobs_lost_total", queue="mail", reason="worker_died") == 0
+    assert value(metrics, "queuekit_jobs_redelivered_total", queue="mail") == 0
+    assert value(metrics, "queuekit_jobs_undecodable_total", queue="mail") == 0
