@@ -9,6 +9,7 @@ environment or configures logging at import time. Subcommands today: `demo`, `to
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -85,3 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.FAILURE
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED
+    except BrokenPipeError:  # `queuekit info | head`: the reader left; no traceback
+        # Python's own advice: point stdout at devnull so the exit's flush cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitCode.FAILURE

@@ -93,3 +93,19 @@ def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert main(["--version"]) == ExitCode.OK
     assert queuekit.__version__ in capsys.readouterr().out
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
+    """`queuekit tour | head -1`: once the pipe's reader is gone the command exits 1
+    quietly instead of printing a BrokenPipeError traceback."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "queuekit", "tour"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # the reader leaves before the first line
+    with process.stderr:
+        stderr = process.stderr.read().decode()
+    assert process.wait(60) == ExitCode.FAILURE
+    assert "Traceback" not in stderr
