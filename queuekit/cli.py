@@ -18,6 +18,7 @@ from queuekit import demo as demo_cli
 from queuekit import info as info_cli
 from queuekit.errors import QueuekitError
 from queuekit.exitcodes import ExitCode
+from queuekit.persistence import cli as aof_cli
 from queuekit.server import cli as server_cli
 from queuekit.worker import cli as worker_cli
 
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     info_cli.add_parser(commands)
     server_cli.add_parser(commands)
     worker_cli.add_parser(commands)
+    aof_cli.add_parser(commands)
     return parser
 
 

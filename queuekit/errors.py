@@ -14,7 +14,9 @@
     ├── PayloadTooLargeError       an encoded job is over the payload limit (ValueError)
     ├── MalformedPayloadError      bytes in the store are not a job envelope or result
     ├── JobFailedError             job.result(): the job raised
-    └── ResultTimeoutError         job.result(): no result in time (TimeoutError)
+    ├── ResultTimeoutError         job.result(): no result in time (TimeoutError)
+    └── PersistenceError           a persistence file cannot be written or read
+        └── CorruptFileError       a persistence file is damaged (names file and byte offset)
 
 A reply's error text is kept whole in `message`, so nothing Redis said is lost.
 """
@@ -107,6 +109,24 @@ class JobFailedError(QueuekitError):
 
 class ResultTimeoutError(QueuekitError, TimeoutError):
     """Raised when `job.result(timeout)` sees no result within `timeout` seconds."""
+
+
+class PersistenceError(QueuekitError):
+    """Raised when an append-only file or snapshot cannot be written or read."""
+
+
+class CorruptFileError(PersistenceError):
+    """Raised when a persistence file is damaged before its end; names the file and byte offset."""
+
+    def __init__(self, path: str, offset: int, reason: str) -> None:
+        super().__init__(
+            f"Bad file format reading the append only file {path} at byte offset {offset}: "
+            f"{reason} (queuekit check-aof --fix {path} truncates the file to the last valid "
+            "command, losing everything after it)"
+        )
+        self.path = path
+        self.offset = offset
+        self.reason = reason
 
 
 _BY_PREFIX: dict[str, type[ResponseError]] = {

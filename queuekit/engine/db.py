@@ -15,6 +15,13 @@ Rules every handler relies on:
    `delete` price whole values; a handler that grows or shrinks an aggregate
    in place adds the price of what it changed.
 
+5. While `loading` (replaying an append-only file) nothing is expired: a
+   replayed command must see what the original saw, as Redis's keyIsExpired
+   returns early while loading; due deadlines are stored, not acted on.
+6. A key removed by the keyspace itself, not by a command's own write (lazy
+   or active expiry, eviction), is reported to `on_delete` when set, so the
+   append-only file can log it as DEL and a replay agrees.
+
 Values are stored bare, without a wrapper object: bytes or int (a string;
 int is how INCR keeps a counter), deque (list), set, dict (hash) and ZSet.
 Deadlines are absolute Unix times in milliseconds.
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from queuekit.engine import errors
@@ -90,13 +98,16 @@ class Database:
         # Random picks: members (SPOP, SRANDMEMBER, HRANDFIELD) and keys
         # (RANDOMKEY, eviction samples).
         self.sampler = Sampler()
+        # Rules 5 and 6: replaying an append-only file; keys the keyspace removed.
+        self.loading = False
+        self.on_delete: Callable[[bytes], None] | None = None
 
     # -- lookups -----------------------------------------------------------
 
     def lookup(self, key: bytes) -> Any:
         """The live value of `key`, or None; expires it on the spot if due."""
         expires = self.expires
-        if expires and key in expires and expires[key] < self.clock.now_ms():
+        if expires and key in expires and expires[key] < self.clock.now_ms() and not self.loading:
             self.expire_now(key)
             return None
         value = self.data.get(key)
@@ -129,7 +140,7 @@ class Database:
         BRPOP, SADD, ZADD all start here).
         """
         expires = self.expires
-        if expires and key in expires and expires[key] < self.clock.now_ms():
+        if expires and key in expires and expires[key] < self.clock.now_ms() and not self.loading:
             self.expire_now(key)
             return None
         value = self.data.get(key)
@@ -274,8 +285,9 @@ class Database:
         return self.expires.get(key)
 
     def set_deadline(self, key: bytes, when_ms: int) -> None:
-        """Give a live key a deadline; one already due deletes it now, as Redis does."""
-        if when_ms <= self.clock.now_ms():
+        """Give a live key a deadline; one already due deletes it now, as Redis does
+        (except while loading: rule 5)."""
+        if when_ms <= self.clock.now_ms() and not self.loading:
             self._remove(key)
             self.modified(key)
             return
@@ -292,11 +304,13 @@ class Database:
         self._remove(key)
         self.expired_keys += 1
         self.modified(key)
+        if self.on_delete is not None:
+            self.on_delete(key)
 
     def is_expired(self, key: bytes) -> bool:
         """True if `key` is logically expired but not yet reclaimed."""
         when = self.expires.get(key)
-        return when is not None and when < self.clock.now_ms()
+        return when is not None and when < self.clock.now_ms() and not self.loading
 
     def active_expire_cycle(self, budget_s: float = 0.025) -> int:
         """Reclaim expired keys nobody reads; returns how many.
@@ -361,6 +375,8 @@ class Database:
         self._remove(victim)
         self.modified(victim)
         self.evicted_keys += 1
+        if self.on_delete is not None:
+            self.on_delete(victim)
         return True
 
     def _best_candidate(self, source: dict[bytes, Any], policy: str) -> bytes:

@@ -15,6 +15,12 @@ even one that failed, it serves blocked clients whose
 keys became ready, first come first served, as Redis's
 handleClientsBlockedOnKeys does; inside MULTI/EXEC that happens once, after
 EXEC, so waiters never see a transaction half done.
+
+Propagation (the AOF's feed): when `propagator` is set, every write command
+that returned (top level, inside EXEC, or a parked command being served) is
+reported to it with its reply, before any waiter it woke is served, so the
+log keeps the order in which things happened. EXEC brackets its body with
+`begin_exec`/`end_exec`. With no propagator the cost is one attribute test.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from __future__ import annotations
 import contextlib
 from collections import deque
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 from queuekit.engine import errors
 from queuekit.engine.clock import Clock, SystemClock
@@ -45,6 +51,22 @@ EVICTION_POLICIES = (
 )
 
 
+class Propagator(Protocol):
+    """What the engine tells persistence (queuekit.persistence.propagate)."""
+
+    def executed(self, cmd: Command, argv: Sequence[bytes], reply: Reply) -> None:
+        """A write command returned `reply` (an error reply raises and is not reported)."""
+        ...
+
+    def begin_exec(self) -> None:
+        """EXEC is about to run its queued commands."""
+        ...
+
+    def end_exec(self) -> None:
+        """EXEC has run its queued commands."""
+        ...
+
+
 class Engine:
     """A Redis-exact in-memory store. Not thread-safe: callers serialize."""
 
@@ -63,6 +85,8 @@ class Engine:
         # sets a dict here: the server does, for its metrics; memory:// does not
         # pay for a dict update per command.
         self.command_calls: dict[str, int] | None = None
+        # Told about every executed write when set (see the module docstring).
+        self.propagator: Propagator | None = None
         self.maxmemory = 0
         self.maxmemory_policy = "noeviction"
         self.configure_memory(maxmemory, maxmemory_policy)
@@ -114,6 +138,8 @@ class Engine:
                 reply = cmd.handler(self, session, argv)
             else:
                 reply = cmd.handler(self.db, argv)
+            if self.propagator is not None and cmd.is_write:
+                self.propagator.executed(cmd, argv, reply)
         finally:
             # Like Redis, serve waiters after every command, even one that
             # failed after a write.
@@ -128,8 +154,12 @@ class Engine:
         if calls is not None:
             calls[cmd.name] = calls.get(cmd.name, 0) + 1
         if cmd.takes_session:
-            return cmd.handler(self, session, argv)
-        return cmd.handler(self.db, argv)
+            reply = cmd.handler(self, session, argv)
+        else:
+            reply = cmd.handler(self.db, argv)
+        if self.propagator is not None and cmd.is_write:
+            self.propagator.executed(cmd, argv, reply)
+        return reply
 
     def _resolve(self, session: Session, argv: Sequence[bytes]) -> Command:
         cmd = self.commands.get(argv[0].lower())

@@ -112,7 +112,7 @@ def expire_generic(db: Database, argv: Sequence[bytes], base_ms: int, unit_ms: i
         return 0
     if flags and expire_refused(flags, db.deadline(key), when):
         return 0
-    if when <= db.clock.now_ms():
+    if when <= db.clock.now_ms() and not db.loading:
         db.delete(key)
     else:
         db.set_deadline(key, when)

@@ -51,6 +51,9 @@ def exec_(engine: Engine, session: Session, argv: Sequence[bytes]) -> Reply:
     if aborted:
         return NULL_ARRAY
     replies: list[Reply] = []
+    propagator = engine.propagator
+    if propagator is not None:
+        propagator.begin_exec()
     for call_argv in queued:
         cmd = engine.commands.get(call_argv[0]) or engine.commands[call_argv[0].lower()]
         try:
@@ -60,6 +63,8 @@ def exec_(engine: Engine, session: Session, argv: Sequence[bytes]) -> Reply:
         if type(reply) is Blocked:
             reply = reply.reply_in_multi()
         replies.append(reply)
+    if propagator is not None:
+        propagator.end_exec()
     return replies
 
 
