@@ -5,9 +5,9 @@ holds what `queuekit info` and `--check` show, `qk:worker:<id>:alive` is the
 heartbeat, a key with a TTL that only a living worker keeps refreshing.
 
 In-flight records, written by the runtime around every batch of jobs:
-- start, inside the queue's MULTI: `HSET qk:{q}:running:<worker> id t ...`
-  and `HINCRBY qk:{q}:stats in_progress n`; outside it (another slot on a
-  cluster): `INCRBY qk:in_progress n`.
+- start, with the batch's start commands (one round trip):
+  `HSET qk:{q}:running:<worker> id t ...`, `HINCRBY qk:{q}:stats in_progress n`
+  and (another slot on a cluster) `INCRBY qk:in_progress n`.
 - finish, inside the queue's MULTI that writes the outcomes: HDEL of the
   ids, `in_progress -n`, and for at-least-once jobs the acknowledgement
   (LREM of the payload from the processing list); then `INCRBY qk:in_progress -n`.
@@ -80,7 +80,7 @@ def progress(worker_id: str, done: int, in_flight: int, now_ms: int) -> Body:
 
 
 def started(qkeys: QueueKeys, worker_id: str, job_ids: list[str], now_ms: int) -> Body:
-    """Inside the start MULTI: the in-flight record of `job_ids`; the last reply is
+    """With a batch's start commands: the in-flight record of `job_ids`; the last reply is
     the queue's new in_progress count."""
     body: Body = []
     if job_ids:

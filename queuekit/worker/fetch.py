@@ -7,7 +7,7 @@ source, oldest first, at most `count` of them.
 At-most-once (the default): one `BLMPOP timeout n <sources> RIGHT COUNT count`
 takes up to `count` payloads from the first non-empty source, blocking while
 all are empty. The payloads exist only in this process from then on, until
-the start MULTI records them in flight (one round trip later): a process
+the start round trip records them in flight (one round trip later): a process
 killed in between loses them without a record. That window is documented
 (docs/semantics.md); every loss after it is counted by the reaper.
 
