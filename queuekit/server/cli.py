@@ -26,6 +26,8 @@ examples:
   queuekit server --timeout 300 --maxclients 1000 --log-format json
   queuekit server --metrics-port 9401
       also serve Prometheus metrics on http://127.0.0.1:9401/metrics
+  queuekit server --data-dir /var/lib/queuekit --appendonly yes --appendfsync always
+      log every write to /var/lib/queuekit/appendonly.aof, on disk before its reply
 
 every flag has an environment twin: --maxmemory-policy is QUEUEKIT_MAXMEMORY_POLICY,
 except --metrics-port and --metrics-bind: QUEUEKIT_SERVER_METRICS_PORT and
@@ -50,6 +52,12 @@ _FLAGS: dict[str, tuple[str, str]] = {
     "--log-format": ("log_format", "auto (default), console or json"),
     "--metrics-port": ("metrics_port", "serve Prometheus /metrics on this port (default: off)"),
     "--metrics-bind": ("metrics_bind", "address of the metrics endpoint (default 127.0.0.1)"),
+    "--data-dir": ("data_dir", "directory of the persistence files (default: none)"),
+    "--appendonly": ("appendonly", "yes or no (default): log every write to DIR/appendonly.aof"),
+    "--appendfsync": (
+        "appendfsync",
+        "always (on disk before the reply), everysec (default) or no (the OS decides)",
+    ),
 }
 
 
@@ -73,15 +81,14 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 
 def config_from(args: argparse.Namespace) -> ServerConfig:
     """The environment's settings, overridden by the flags that were given."""
-    config = ServerConfig.from_env()
-    changes: dict[str, Any] = {}
+    changes: dict[str, Any] = ServerConfig.env_values()
     for field, _ in _FLAGS.values():
         raw = getattr(args, field)
         if raw is not None:
             changes[field] = parse_setting(field, raw)
     if args.requirepass_file:
         changes["requirepass"] = read_password_file(args.requirepass_file)
-    return config.with_overrides(**changes)
+    return ServerConfig(**changes)
 
 
 def main(args: argparse.Namespace) -> ExitCode:
@@ -94,11 +101,13 @@ def main(args: argparse.Namespace) -> ExitCode:
     # Imported here: every `queuekit` command builds this parser, few run the server.
     import anyio
 
+    from queuekit.errors import PersistenceError
     from queuekit.server.app import ConfigurationError, run
 
     try:
         anyio.run(run, config)
-    except ConfigurationError as error:
+    except (ConfigurationError, PersistenceError) as error:
+        # A corrupt append only file lands here: the message names file and offset.
         print(f"queuekit server: {error}", file=sys.stderr)
         return ExitCode.FAILURE
     except OSError as error:  # the port is taken, the socket path is not writable...

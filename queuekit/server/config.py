@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from queuekit.engine.engine import EVICTION_POLICIES
+from queuekit.persistence.aof import FSYNC_POLICIES
 from queuekit.resp.limits import Limits
 
 DEFAULT_PORT = 6390
 MiB = 1024 * 1024
+AOF_NAME = "appendonly.aof"  # in the data directory, as Redis's appendfilename
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,10 @@ class ServerConfig:
     hz: int = 10  # background cycles a second (expiry, idle clients)
     metrics_port: int | None = None  # serve /metrics here (0: any free port); None: off
     metrics_bind: str = "127.0.0.1"
+    # Persistence (issue 7): none unless a data directory is given.
+    data_dir: str | None = None  # where appendonly.aof lives
+    appendonly: bool = False
+    appendfsync: str = "everysec"  # always | everysec | no, as Redis's
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -62,10 +68,35 @@ class ServerConfig:
             raise ValueError(f"metrics port must be 0-65535, got {self.metrics_port}")
         if self.log_format not in ("auto", "console", "json"):
             raise ValueError(f"log format must be auto, console or json, got {self.log_format!r}")
+        if self.appendfsync not in FSYNC_POLICIES:
+            raise ValueError(
+                f"appendfsync {self.appendfsync!r} is not one of {', '.join(FSYNC_POLICIES)}"
+            )
+        if self.appendonly and not self.data_dir:
+            raise ValueError(
+                "--appendonly yes needs --data-dir DIR (QUEUEKIT_DATA_DIR): "
+                "the append only file is DIR/appendonly.aof"
+            )
+
+    @property
+    def aof_path(self) -> Path | None:
+        """The append-only file, when appendonly is on."""
+        if not self.appendonly or self.data_dir is None:
+            return None
+        return Path(self.data_dir) / AOF_NAME
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerConfig:
         """Settings from QUEUEKIT_* variables (QUEUEKIT_PORT, QUEUEKIT_REQUIREPASS...)."""
+        return cls(**cls.env_values(environ))  # type: ignore[arg-type]
+
+    @classmethod
+    def env_values(cls, environ: Mapping[str, str] | None = None) -> dict[str, object]:
+        """The settings QUEUEKIT_* variables give, parsed but not yet checked together.
+
+        The CLI merges its flags into these before building the config, so a
+        check across settings (appendonly needs a data dir) sees both sources.
+        """
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for spec in fields(cls):
@@ -75,7 +106,7 @@ class ServerConfig:
         password_file = env.get("QUEUEKIT_REQUIREPASS_FILE")
         if password_file and "requirepass" not in values:
             values["requirepass"] = read_password_file(password_file)
-        return cls(**values)  # type: ignore[arg-type]
+        return values
 
     def with_overrides(self, **changes: Any) -> ServerConfig:
         """A copy with the given settings changed (CLI flags win over the environment)."""
@@ -139,9 +170,10 @@ def parse_setting(name: str, raw: str) -> object:
         return parse_size(raw)
     if name == "timeout":
         return float(raw)
-    if name == "protected_mode":
+    if name in ("protected_mode", "appendonly"):
         try:
             return _BOOLEANS[raw.strip().lower()]
         except KeyError:
-            raise ValueError(f"protected-mode must be yes or no, got {raw!r}") from None
+            flag = name.replace("_", "-")
+            raise ValueError(f"{flag} must be yes or no, got {raw!r}") from None
     return raw

@@ -16,6 +16,10 @@ Rules:
    stays bounded whatever a client does.
 4. A malformed frame gets its error reply, after the replies of the commands
    before it, and then the connection is closed; nobody else is affected.
+5. With an append-only file, replies leave only through `_flush`, which first
+   calls the server's release point: the writes those replies acknowledge
+   (a served blocked client's pop included) are in the file before any
+   client hears of them. If that fails the replies are dropped, never sent.
 """
 
 from __future__ import annotations
@@ -279,6 +283,9 @@ class Connection(asyncio.Protocol):
 
     def _flush(self) -> None:
         if self._out:
+            if self.server.aof is not None and not self.server.release():
+                self._out.clear()  # rule 5: the server is stopping
+                return
             data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
             self._out.clear()
             self._write(data)

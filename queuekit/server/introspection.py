@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from queuekit import __version__
 from queuekit.engine import errors
@@ -69,15 +69,23 @@ def clients_section(server: Server) -> str:
 
 
 def persistence_section(server: Server) -> str:
-    return (
+    # Loading happens before the server listens, so no client ever sees loading:1.
+    text = (
         "# Persistence\r\n"
         "loading:0\r\n"
         "rdb_changes_since_last_save:0\r\n"
         "rdb_bgsave_in_progress:0\r\n"
         f"rdb_last_save_time:{int(server.started_at)}\r\n"
-        "aof_enabled:0\r\n"
-        "aof_rewrite_in_progress:0\r\n"
     )
+    aof = server.aof
+    if aof is None:
+        return text + "aof_enabled:0\r\naof_rewrite_in_progress:0\r\n"
+    fields = aof.info()
+    fsynced = fields["aof_last_fsync_time"]
+    # Unix seconds as Redis's *_time fields; -1 before the first fsync.
+    fields["aof_last_fsync_time"] = -1 if fsynced is None else int(cast(float, fsynced))
+    fields["aof_rewrite_in_progress"] = 0
+    return text + "".join(f"{name}:{value}\r\n" for name, value in fields.items())
 
 
 def stats_section(server: Server) -> str:
@@ -130,6 +138,9 @@ _PARAMETERS = {
     "timeout": "timeout",
     "protected-mode": "protected_mode",
     "hz": "hz",
+    "dir": "data_dir",
+    "appendonly": "appendonly",
+    "appendfsync": "appendfsync",
 }
 _MUTABLE = {
     "requirepass",
@@ -140,8 +151,8 @@ _MUTABLE = {
     "protected-mode",
     "hz",
 }
-# Fixed answers for parameters tools ask about (redis-benchmark reads these two).
-_FIXED = {"save": "", "appendonly": "no", "databases": "1"}
+# Fixed answers for parameters tools ask about (redis-benchmark reads `save`).
+_FIXED = {"save": "", "databases": "1"}
 
 
 def _setting_text(config: ServerConfig, name: str) -> str:
