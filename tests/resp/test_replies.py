@@ -250,10 +250,13 @@ def test_any_bytes_give_replies_or_protocol_error(data: bytes, points: list[int]
     assert outcome([data]) == outcome(cut(data, points))
 
 
-keys = st.binary(max_size=5) | st.integers(-5, 5) | st.binary(max_size=3).map(Status)
+# A status line cannot hold CR or LF (the encoder never gets one: the engine's
+# statuses are fixed words), so the strategies leave those bytes out of them.
+status_text = st.binary(max_size=8).filter(lambda b: b"\r" not in b and b"\n" not in b)
+keys = st.binary(max_size=5) | st.integers(-5, 5) | status_text.map(Status)
 scalars = (
     st.binary(max_size=8)
-    | st.binary(max_size=8).filter(lambda b: b"\r" not in b and b"\n" not in b).map(Status)
+    | status_text.map(Status)
     | st.integers(-(2**63), 2**63 - 1)
     | st.none()
     | st.just(NULL_ARRAY)
