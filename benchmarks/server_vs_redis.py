@@ -22,7 +22,7 @@ import sys
 import tempfile
 from collections import defaultdict
 
-from servers import free_port, wait_ready
+from servers import free_port, redis_benchmark, wait_ready
 
 TESTS = "lpush,rpop,sadd,incr,set,get"
 
@@ -67,31 +67,8 @@ def start_servers() -> dict[str, tuple[int, subprocess.Popen[bytes]]]:
 
 
 def run_benchmark(port: int, pipeline: int, requests: int) -> dict[str, float]:
-    output = subprocess.run(
-        [
-            "redis-benchmark",
-            "-p",
-            str(port),
-            "-t",
-            TESTS,
-            "-c",
-            "50",
-            "-n",
-            str(requests),
-            "-P",
-            str(pipeline),
-            "-q",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    results: dict[str, float] = {}
-    for line in output.replace("\r", "\n").splitlines():
-        if "requests per second" in line:
-            name, rest = line.split(":", 1)
-            results[name.strip()] = float(rest.split("requests per second")[0])
-    return results
+    url = f"redis://127.0.0.1:{port}/0"
+    return redis_benchmark(url, TESTS, requests=requests, pipeline=pipeline)
 
 
 def main() -> None:

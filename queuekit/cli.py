@@ -19,6 +19,7 @@ from queuekit import info as info_cli
 from queuekit.errors import QueuekitError
 from queuekit.exitcodes import ExitCode
 from queuekit.persistence import cli as aof_cli
+from queuekit.persistence import snapshot_cli
 from queuekit.server import cli as server_cli
 from queuekit.worker import cli as worker_cli
 
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     server_cli.add_parser(commands)
     worker_cli.add_parser(commands)
     aof_cli.add_parser(commands)
+    snapshot_cli.add_parser(commands)
     return parser
 
 

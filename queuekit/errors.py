@@ -16,7 +16,8 @@
     ├── JobFailedError             job.result(): the job raised
     ├── ResultTimeoutError         job.result(): no result in time (TimeoutError)
     └── PersistenceError           a persistence file cannot be written or read
-        └── CorruptFileError       a persistence file is damaged (names file and byte offset)
+        ├── CorruptFileError       a persistence file is damaged (names file and byte offset)
+        └── CorruptManifestError   the AOF manifest is damaged (names file and line)
 
 A reply's error text is kept whole in `message`, so nothing Redis said is lost.
 """
@@ -118,14 +119,40 @@ class PersistenceError(QueuekitError):
 class CorruptFileError(PersistenceError):
     """Raised when a persistence file is damaged before its end; names the file and byte offset."""
 
-    def __init__(self, path: str, offset: int, reason: str) -> None:
+    def __init__(
+        self,
+        path: str,
+        offset: int,
+        reason: str,
+        remedy: str | None = None,
+        *,
+        kind: str = "append only file",
+    ) -> None:
+        if remedy is None:
+            remedy = (
+                f"queuekit check-aof --fix {path} truncates the file to the last valid "
+                "command, losing everything after it"
+            )
         super().__init__(
-            f"Bad file format reading the append only file {path} at byte offset {offset}: "
-            f"{reason} (queuekit check-aof --fix {path} truncates the file to the last valid "
-            "command, losing everything after it)"
+            f"Bad file format reading the {kind} {path} at byte offset {offset}: "
+            f"{reason} ({remedy})"
         )
         self.path = path
         self.offset = offset
+        self.reason = reason
+
+
+class CorruptManifestError(PersistenceError):
+    """Raised when the AOF manifest cannot be parsed; names the file, the line and why."""
+
+    def __init__(self, path: str, line: int, reason: str, text: str = "") -> None:
+        shown = f": {text!r}" if text else ""
+        super().__init__(
+            f"Bad AOF manifest {path} at line {line}{shown}: {reason} (the manifest lists "
+            "the files that make the dataset; restore it from a backup or correct that line)"
+        )
+        self.path = path
+        self.line = line
         self.reason = reason
 
 

@@ -10,7 +10,10 @@ unknown command, arity, commands refused inside MULTI, maxmemory, MULTI
 queueing. Over maxmemory it evicts before every command where the policy
 allows; if still over, it refuses a denyoom command, anything but EXEC and
 DISCARD inside MULTI, and an EXEC that queued a denyoom command (which ends
-the transaction, as Redis's execCommandAbort). After each top-level command,
+the transaction, as Redis's execCommandAbort). While `writes_refused` is set
+(the server's MISCONF after a failed background save) it refuses writes,
+PING and an EXEC that queued a write, before queueing, as Redis does (when
+both apply, Redis reports the OOM first). After each top-level command,
 even one that failed, it serves blocked clients whose
 keys became ready, first come first served, as Redis's
 handleClientsBlockedOnKeys does; inside MULTI/EXEC that happens once, after
@@ -87,6 +90,13 @@ class Engine:
         self.command_calls: dict[str, int] | None = None
         # Told about every executed write when set (see the module docstring).
         self.propagator: Propagator | None = None
+        # True while EXEC runs its queued commands (Redis's server.in_exec): a
+        # command that forks a persistence child must not fork mid-transaction.
+        self.in_exec = False
+        # When set, the error reply every write gets, and PING, and an EXEC that
+        # queued a write: the server sets Redis's MISCONF here while its last
+        # background save has failed (stop-writes-on-bgsave-error).
+        self.writes_refused: str | None = None
         self.maxmemory = 0
         self.maxmemory_policy = "noeviction"
         self.configure_memory(maxmemory, maxmemory_policy)
@@ -119,12 +129,15 @@ class Engine:
 
     def execute(self, session: Session, argv: Sequence[bytes]) -> Reply:
         """Run one command for `session`; see the module docstring."""
-        cmd = self.commands.get(argv[0])
-        if cmd is None:
+        try:
+            cmd = self.commands[argv[0]]
+        except KeyError:  # another casing, or no such command
             cmd = self._resolve(session, argv)
         arity = cmd.arity
         if (len(argv) != arity) if arity > 0 else (len(argv) < -arity):
             self._reject(session, errors.wrong_arity(argv[0]), cmd)
+        if self.writes_refused is not None:
+            self._refuse_writes(session, cmd, self.writes_refused)
         if session.multi is not None and cmd.queues_in_multi:
             return self._queue(session, cmd, argv)
         if self.maxmemory and self.db.used_memory > self.maxmemory and self._out_of_memory():
@@ -132,7 +145,10 @@ class Engine:
         self.commands_processed += 1
         calls = self.command_calls
         if calls is not None:
-            calls[cmd.name] = calls.get(cmd.name, 0) + 1
+            try:  # no dict.get call: this runs for every command
+                calls[cmd.name] += 1
+            except KeyError:
+                calls[cmd.name] = 1
         try:
             if cmd.takes_session:
                 reply = cmd.handler(self, session, argv)
@@ -152,7 +168,10 @@ class Engine:
         self.commands_processed += 1
         calls = self.command_calls
         if calls is not None:
-            calls[cmd.name] = calls.get(cmd.name, 0) + 1
+            try:  # no dict.get call: this runs for every command
+                calls[cmd.name] += 1
+            except KeyError:
+                calls[cmd.name] = 1
         if cmd.takes_session:
             reply = cmd.handler(self, session, argv)
         else:
@@ -181,6 +200,17 @@ class Engine:
                 raise CommandError(errors.exec_abort_because(message.removeprefix("ERR ")))
             session.multi_failed = True
         raise CommandError(message)
+
+    def _refuse_writes(self, session: Session, cmd: Command, message: str) -> None:
+        """Refuse a write, PING, or an EXEC that queued a write (Redis's processCommand
+        under a disk error); inside MULTI the refusal dooms the EXEC, as ever."""
+        if cmd.name == "exec":
+            queued = session.multi or []
+            refused = any(self._lookup(argv).is_write for argv in queued)
+        else:
+            refused = cmd.is_write or cmd.name == "ping"
+        if refused:
+            self._reject(session, message, cmd)
 
     def _queue(self, session: Session, cmd: Command, argv: Sequence[bytes]) -> Reply:
         if NO_MULTI in cmd.flags:

@@ -77,6 +77,14 @@ LPOS_COUNT_NEGATIVE = "ERR COUNT can't be negative"
 LPOS_MAXLEN_NEGATIVE = "ERR MAXLEN can't be negative"
 DB_INDEX_OUT_OF_RANGE = "ERR DB index is out of range"
 OOM = "OOM command not allowed when used memory > 'maxmemory'."
+# Writes (and PING) while the last background save failed (stop-writes-on-bgsave-error).
+MISCONF = (
+    "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to "
+    "persist to disk. Commands that may modify the data set are disabled, because this "
+    "instance is configured to report errors during writes if RDB snapshotting fails "
+    "(stop-writes-on-bgsave-error option). Please check the Redis logs for details "
+    "about the RDB error."
+)
 EXECABORT = "EXECABORT Transaction discarded because of previous errors."
 MULTI_NESTED = "ERR MULTI calls can not be nested"
 EXEC_WITHOUT_MULTI = "ERR EXEC without MULTI"

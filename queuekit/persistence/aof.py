@@ -25,6 +25,11 @@ Rules:
    because the caller must not send replies for writes that are not on disk.
    A partial write is completed on the next flush, never duplicated.
 5. The file is opened for appending and never truncated here.
+6. `switch(path)` moves the appending to another file, as an AOF rewrite
+   starts a new incr file (Redis's openNewIncrAofForAppend): everything
+   appended so far is written and fsynced to the old file first, whatever
+   the policy, so no write made before the switch lands in the new file,
+   and the old file, no longer the last one, never loses its tail.
 """
 
 from __future__ import annotations
@@ -62,12 +67,7 @@ class AppendOnlyFile:
         self._wall_clock = wall_clock
         self._fsync_fn = fsync_fn
         self._background = background
-        try:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        except OSError as error:
-            raise PersistenceError(
-                f"cannot open the append only file {self.path}: {error}"
-            ) from error
+        self._fd = _open_for_append(self.path)
         self._buffer = bytearray()
         self.size = os.fstat(self._fd).st_size  # bytes in the file
         self.synced_size = self.size  # bytes known to be on disk
@@ -167,6 +167,33 @@ class AppendOnlyFile:
             self.last_fsync_error = ""
             self.last_fsync_time = self._wall_clock()
 
+    # -- switching files -----------------------------------------------------------
+
+    def switch(self, path: str | os.PathLike[str]) -> None:
+        """Write and fsync everything appended so far, then append to `path` (rule 6).
+
+        Raises PersistenceError if the old file cannot be written or synced,
+        or the new one opened; this file is then still the one appended to.
+        """
+        if self._buffer:
+            self._write()
+        if self._buffer:  # a failed write under everysec or no leaves bytes behind
+            raise PersistenceError(
+                f"cannot switch from the append only file {self.path}: {self.last_write_error}"
+            )
+        self.wait_for_fsync()
+        if self.synced_size < self.size:
+            self._fsync(self.size)
+            if not self.last_fsync_ok:
+                raise PersistenceError(
+                    f"fsync of the append only file {self.path} failed: {self.last_fsync_error}"
+                )
+        new_path = os.fspath(path)
+        fd = _open_for_append(new_path)
+        os.close(self._fd)
+        self._fd, self.path = fd, new_path
+        self.size = self.synced_size = os.fstat(fd).st_size
+
     # -- the end -----------------------------------------------------------------------
 
     def wait_for_fsync(self, timeout_s: float = 30.0) -> None:
@@ -175,12 +202,16 @@ class AppendOnlyFile:
             self._in_flight.join(timeout_s)
 
     def close(self) -> None:
-        """Write what is buffered, fsync unless the policy is `no`, close the file."""
+        """Write what is buffered, fsync, close the file.
+
+        The fsync happens whatever the policy, `no` included: a clean shutdown
+        leaves everything on disk, as Redis's prepareForShutdown does.
+        """
         try:
             if self._buffer:
                 self._write()
             self.wait_for_fsync()
-            if self.policy != "no" and self.synced_size < self.size:
+            if self.synced_size < self.size:
                 self._fsync(self.size)
         finally:
             os.close(self._fd)
@@ -198,3 +229,10 @@ class AppendOnlyFile:
             "aof_last_fsync_time": self.last_fsync_time,
             "aof_fsyncs": self.fsyncs,
         }
+
+
+def _open_for_append(path: str) -> int:
+    try:
+        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise PersistenceError(f"cannot open the append only file {path}: {error}") from error

@@ -1,4 +1,4 @@
-"""Reading an append-only file: `load` replays it, `check_aof` checks or fixes it.
+"""Reading append-only files: `load` / `load_files` replay them, `check_aof` checks or fixes one.
 
 The file is RESP text, one command after another, each an array of bulk
 strings (`*2\\r\\n$3\\r\\nDEL\\r\\n$1\\r\\nk\\r\\n`), as Redis writes it.
@@ -8,12 +8,15 @@ Rules (Redis's loadAppendOnlyFile and redis-check-aof):
    command is dropped with a warning naming the byte offset where it began,
    and the load succeeds. A file that ends inside MULTI without its EXEC
    drops the whole transaction the same way, so a replay never applies
-   half of one.
+   half of one. Of the files of a multi-part AOF (`load_files`, base then
+   incrs) only the last may end so; in an earlier one it is corruption.
 2. Anything malformed before the end, and a command the engine does not
    know, is corruption: `CorruptFileError` names the file and byte offset,
    and nothing is loaded past it. `queuekit check-aof --fix` is the way out.
-3. Loading never writes to the file; only `check_aof(fix=True)` does, by
-   truncating it to the last valid command.
+3. Loading never writes to the file. `check_aof(fix=True)` truncates it to
+   the last valid command; `drop_truncated_tail`, called by whoever appends
+   to the file after loading it, cuts the half command a load dropped and
+   keeps those bytes in a side file.
 4. Replay runs in loading mode (queuekit.engine.db rule 5): nothing expires
    while commands replay, so each sees what the original saw. After the
    replay, keys whose deadline passed (say, while the server was down) are
@@ -24,8 +27,9 @@ Rules (Redis's loadAppendOnlyFile and redis-check-aof):
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -46,19 +50,60 @@ MAX_HEADER_BYTES = 128
 # a C int limit; a count this large in a small file is corruption anyway).
 MAX_BULK_BYTES = 512 * 1024 * 1024
 MAX_ARGUMENTS = 1024 * 1024
+# What to do about a damaged file that is not the last of a multi-part AOF.
+NOT_LAST_REMEDY = "restore it from a backup: check-aof --fix cuts only the last file"
 
 
 @dataclass(frozen=True, slots=True)
-class LoadReport:
-    """What `load` did: commands replayed, bytes used, the dropped tail if any."""
+class FileLoad:
+    """One file's part of a load: commands replayed, bytes used, the dropped tail if any."""
 
     path: str
     commands: int
     valid_bytes: int  # the offset just past the last command replayed
     file_bytes: int
     truncated_at: int | None  # where the dropped, incomplete tail began
-    expired_keys: int  # keys whose deadline had passed, deleted after the replay
     error_replies: int  # replayed commands that answered an error reply
+
+
+@dataclass(frozen=True, slots=True)
+class LoadReport:
+    """What a load did: each file's part, in order, and the keys found expired after it.
+
+    Only the last file may have lost its tail (rule 1), so `path`,
+    `valid_bytes`, `file_bytes` and `truncated_at` are the last file's.
+    """
+
+    files: tuple[FileLoad, ...]
+    expired_keys: int  # keys whose deadline had passed, deleted after the replay
+
+    @property
+    def last(self) -> FileLoad:
+        return self.files[-1]
+
+    @property
+    def path(self) -> str:
+        return self.last.path
+
+    @property
+    def valid_bytes(self) -> int:
+        return self.last.valid_bytes
+
+    @property
+    def file_bytes(self) -> int:
+        return self.last.file_bytes
+
+    @property
+    def truncated_at(self) -> int | None:
+        return self.last.truncated_at
+
+    @property
+    def commands(self) -> int:
+        return sum(part.commands for part in self.files)
+
+    @property
+    def error_replies(self) -> int:
+        return sum(part.error_replies for part in self.files)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,19 +114,32 @@ class CheckReport:
     commands: int
     valid_bytes: int  # the offset just past the last valid command
     file_bytes: int
-    status: str  # "ok", "truncated" or "corrupt"
+    status: str  # "ok", "truncated", "corrupt" or "missing" (a listed file: aofdir)
     reason: str  # empty when ok
     fixed: bool  # the file was truncated to `valid_bytes`
+    # False for a file of a multi-part AOF that is not the last: cutting it
+    # would drop what the later files build on (rule 1).
+    fixable: bool = True
 
     def describe(self) -> str:
         """One paragraph for a person, as redis-check-aof prints it."""
         if self.status == "ok":
             return f"AOF {self.path} is valid: {self.commands} commands, {self.file_bytes} bytes"
-        lost = self.file_bytes - self.valid_bytes
+        if self.status == "missing":
+            return f"AOF {self.path} is missing: the manifest lists it, restore it from a backup"
         text = (
             f"AOF {self.path} is {self.status} at byte offset {self.valid_bytes}: {self.reason}; "
-            f"{self.commands} valid commands before it; fixing truncates the file from "
-            f"{self.file_bytes} to {self.valid_bytes} bytes, losing {lost} bytes"
+            f"{self.commands} valid commands before it"
+        )
+        if not self.fixable:
+            return text + (
+                "; it is not the last file of the AOF, so --fix will not cut it: "
+                "restore it from a backup"
+            )
+        lost = self.file_bytes - self.valid_bytes
+        text += (
+            f"; fixing truncates the file from {self.file_bytes} to {self.valid_bytes} bytes, "
+            f"losing {lost} bytes"
         )
         return text + (" (fixed)" if self.fixed else "")
 
@@ -180,32 +238,96 @@ def load(path: str | os.PathLike[str], engine: Engine) -> LoadReport:
 
     Raises CorruptFileError (rule 2), PersistenceError if the file cannot be read.
     """
-    name = os.fspath(path)
+    return load_files([path], engine)
+
+
+def load_files(paths: Sequence[str | os.PathLike[str]], engine: Engine) -> LoadReport:
+    """Replay the files of a multi-part AOF into `engine`, in order, as one log.
+
+    Only the last file may end inside a command (rule 1); an earlier one
+    that does lost data that later files built on, and is refused with
+    CorruptFileError, as Redis refuses "a truncated file that is not the
+    last file". Expired keys are purged once, after the last file (rule 4):
+    a key the base holds with a deadline may still have been live for the
+    commands of the files that follow it.
+    """
+    if not paths:
+        raise ValueError("load_files needs at least one file")
+    names = [os.fspath(path) for path in paths]
+    parts: list[FileLoad] = []
+    with _loading(engine):
+        for name in names:
+            is_last = name == names[-1]
+            try:
+                part = _replay(name, engine)
+            except CorruptFileError as bad:
+                if is_last:
+                    raise
+                raise CorruptFileError(bad.path, bad.offset, bad.reason, NOT_LAST_REMEDY) from None
+            if part.truncated_at is not None and not is_last:
+                raise CorruptFileError(
+                    name,
+                    part.truncated_at,
+                    "the file ends inside a command, and it is not the last file of the AOF "
+                    "(only the last one may lose its tail in a crash)",
+                    NOT_LAST_REMEDY,
+                )
+            parts.append(part)
+    expired = purge_expired(engine)
+    last = parts[-1]
+    if last.truncated_at is not None:
+        log.warning(
+            "aof_truncated_tail_dropped",
+            path=last.path,
+            offset=last.truncated_at,
+            dropped_bytes=last.file_bytes - last.truncated_at,
+            reason="the file ends inside its last command (or transaction)",
+        )
+    return LoadReport(tuple(parts), expired)
+
+
+@contextlib.contextmanager
+def _loading(engine: Engine) -> Iterator[None]:
+    """Loading mode (rule 4), with nothing propagated and nothing evicted meanwhile."""
     db = engine.db
     propagator, engine.propagator = engine.propagator, None
     on_delete, db.on_delete = db.on_delete, None
     maxmemory, engine.maxmemory = engine.maxmemory, 0  # Redis evicts nothing while loading
     db.loading = True
     try:
-        commands, valid, size, truncated, error_replies = _replay(name, engine)
+        yield
     finally:
         db.loading = False
         engine.maxmemory = maxmemory
         engine.propagator = propagator
         db.on_delete = on_delete
-    expired = purge_expired(engine)
-    if truncated is not None:
-        log.warning(
-            "aof_truncated_tail_dropped",
-            path=name,
-            offset=truncated,
-            dropped_bytes=size - truncated,
-            reason="the file ends inside its last command (or transaction)",
-        )
-    return LoadReport(name, commands, valid, size, truncated, expired, error_replies)
 
 
-def _replay(path: str, engine: Engine) -> tuple[int, int, int, int | None, int]:
+def drop_truncated_tail(path: str, valid_bytes: int, file_bytes: int) -> None:
+    """Cut the incomplete last command the load dropped, as Redis does.
+
+    New writes are appended at the end: left in place, that half command
+    would sit in the middle of the file and make the next start-up refuse
+    it as corrupt. Under `always` it was never acknowledged (a reply waits
+    for its whole command to be on disk); under everysec or no it is part of
+    the loss those policies document for a power cut. The cut bytes are kept
+    in `<path>.truncated-<offset>`: nothing is removed behind the user's back.
+    """
+    kept = f"{path}.truncated-{valid_bytes}"
+    with open(path, "rb") as source, open(kept, "wb") as side:
+        source.seek(valid_bytes)
+        side.write(source.read())
+    os.truncate(path, valid_bytes)
+    log.warning(
+        "aof_truncated_tail_removed",
+        path=path,
+        offset=valid_bytes,
+        dropped_bytes=file_bytes - valid_bytes,
+        kept_in=kept,
+    )
+
+
+def _replay(path: str, engine: Engine) -> FileLoad:
     try:
         with open(path, "rb") as stream:
             return _replay_stream(stream, path, engine)
@@ -213,9 +335,7 @@ def _replay(path: str, engine: Engine) -> tuple[int, int, int, int | None, int]:
         raise PersistenceError(f"cannot read the append only file {path}: {error}") from error
 
 
-def _replay_stream(
-    stream: BinaryIO, path: str, engine: Engine
-) -> tuple[int, int, int, int | None, int]:
+def _replay_stream(stream: BinaryIO, path: str, engine: Engine) -> FileLoad:
     session = Session()
     size = os.fstat(stream.fileno()).st_size
     reader = _Reader(stream)
@@ -238,7 +358,7 @@ def _replay_stream(
     if multi_at is not None:
         truncated = multi_at
         session.multi = None  # the open transaction is dropped, never run
-    return commands, valid, size, truncated, error_replies
+    return FileLoad(path, commands, valid, size, truncated, error_replies)
 
 
 def _run(engine: Engine, session: Session, argv: list[bytes], path: str, offset: int) -> int:

@@ -8,11 +8,19 @@ Protocols carry the bytes (see connection.py for why).
 
 Background work, `hz` times a second: the engine's active expiry cycle,
 closing clients idle past `timeout` (never blocked or subscribed ones, as on
-Redis), and the append-only file's everysec fsync.
+Redis), the append-only file's everysec fsync, and the persistence child:
+`server.child` is the one forked child (a BGSAVE's or a rewrite's), polled
+here; its owner's `on_done` runs once it has ended.
 
-Persistence (`appendonly`): before listening, DIR/appendonly.aof is replayed
-(a corrupt file stops the start-up, untouched); then every write is
-propagated into it. `release()` is the release point: connections call it
+Snapshots (snapshots.py): with appendonly off, DIR/dump.qkdb is loaded
+before listening; SAVE, BGSAVE and the save points write it, and a clean
+stop writes it once more when save points are set.
+
+Persistence (`appendonly`): before listening, the multi-part AOF in
+DIR/appendonlydir is replayed, base then incr files (persistence.aofdir; a
+corrupt file stops the start-up, untouched); then every write is propagated
+into the last incr file. BGREWRITEAOF and the automatic rewrite compact it
+(aofrewrite.py). `release()` is the release point: connections call it
 before writing replies, so no client hears of a write the file does not hold
 (fsynced too, under `always`). A write or fsync that fails under `always`
 stops the server without sending those replies, as Redis exits.
@@ -26,7 +34,9 @@ import ipaddress
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
@@ -36,10 +46,13 @@ from anyio.abc import TaskStatus
 from queuekit.engine.commands.transactions import unwatch_all
 from queuekit.engine.engine import Engine
 from queuekit.errors import PersistenceError
+from queuekit.persistence import fork
 from queuekit.persistence.aof import AppendOnlyFile
-from queuekit.persistence.loader import load
+from queuekit.persistence.aofdir import AofDirectory, open_aof
+from queuekit.persistence.fork import ChildResult, ForkedChild
+from queuekit.persistence.lockfile import lock_directory
 from queuekit.persistence.propagate import Propagation
-from queuekit.server import commands, introspection
+from queuekit.server import aofrewrite, commands, introspection, snapshots
 from queuekit.server.config import ServerConfig
 from queuekit.server.connection import Connection
 from queuekit.server.pubsub import PubSub
@@ -72,7 +85,9 @@ class Server:
         self.engine = engine or Engine(
             maxmemory=self.config.maxmemory, maxmemory_policy=self.config.maxmemory_policy
         )
-        self.engine.register(commands.COMMANDS + introspection.COMMANDS)
+        self.engine.register(
+            commands.COMMANDS + introspection.COMMANDS + aofrewrite.COMMANDS + snapshots.COMMANDS
+        )
         if self.engine.command_calls is None:  # counted for the metrics' commands by name
             self.engine.command_calls = {}
         self.clients: dict[int, Connection] = {}
@@ -82,8 +97,17 @@ class Server:
         self.rejected_connections = 0
         self.listening: Listening | None = None
         self.aof: AppendOnlyFile | None = None  # None: no persistence, the hot path's test
+        self.aof_dir: AofDirectory | None = None  # the files `aof` is the last of
+        self.rewriter = aofrewrite.AofRewriter(self)
+        self.snapshots = snapshots.Snapshots(self)
         self._propagation: Propagation | None = None
         self.failure: PersistenceError | None = None  # why the server stopped itself
+        # The one persistence child, BGSAVE's or BGREWRITEAOF's (fork.py rule 1),
+        # and what its owner wants done when the cron finds it has ended.
+        self.child: ForkedChild | None = None
+        self._dir_lock: int | None = None  # the data directory's lock file (lockfile.py)
+        self._child_done: Callable[[ChildResult], None] | None = None
+        self.latest_fork_usec = 0  # how long the last fork held the event loop
         self._stop = anyio.Event()
 
     # -- clients -------------------------------------------------------------
@@ -109,39 +133,51 @@ class Server:
     # -- persistence ---------------------------------------------------------
 
     def open_persistence(self) -> None:
-        """Load the append-only file, then log every write to it (appendonly only).
+        """Load the AOF's files, then log every write to its last incr (appendonly only).
 
-        Raises CorruptFileError, naming the file and offset, and leaves the
-        file as it was; PersistenceError if it cannot be read or opened.
+        A pre-7 DIR/appendonly.aof is first moved in as the base. Raises
+        CorruptFileError or CorruptManifestError, naming the file and offset
+        or line, and leaves the files as they were; PersistenceError if they
+        cannot be read or opened.
         """
-        path = self.config.aof_path
-        if path is None or self.aof is not None:  # off, or already open (run())
+        data_dir = self.config.data_dir
+        if data_dir is None or self._dir_lock is not None:  # nothing to open, or open (run())
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
+        Path(data_dir).mkdir(parents=True, exist_ok=True)
+        # One writer per directory, an in-process store (memory://?dir=) included.
+        self._dir_lock = lock_directory(Path(data_dir))
+        try:
+            self._open_files(data_dir)
+        except BaseException:
+            self._unlock_data_dir()
+            raise
+
+    def _open_files(self, data_dir: str) -> None:
+        self.snapshots.load()  # appendonly off: DIR/dump.qkdb is the dataset
+        if not self.config.appendonly:
+            return
         # Attached before the load, so the keys it finds expired are logged as DELs.
         propagation = Propagation(self.engine)
         propagation.attach()
-        if path.exists():
-            try:
-                report = load(path, self.engine)
-            except PersistenceError:
-                propagation.detach()
-                raise
+        try:
+            directory, report = open_aof(data_dir, self.engine, self.config.appendfsync)
+        except PersistenceError:
+            propagation.detach()
+            raise
+        aof = directory.incr
+        assert aof is not None  # open_aof opened it
+        if report is not None:
             log.info(
                 "aof_loaded",
-                path=str(path),
+                files=[Path(part.path).name for part in report.files],
                 commands=report.commands,
-                bytes=report.valid_bytes,
                 truncated_at=report.truncated_at,
                 expired_keys=report.expired_keys,
                 error_replies=report.error_replies,
             )
-            if report.truncated_at is not None:
-                _drop_truncated_tail(str(path), report.valid_bytes, report.file_bytes)
-        self._propagation = propagation
-        self.aof = AppendOnlyFile(path, self.config.appendfsync)
-        self.aof.append(propagation.take())
-        self.aof.flush()
+        aof.append(propagation.take())
+        aof.flush()
+        self.aof, self.aof_dir, self._propagation = aof, directory, propagation
 
     def release(self) -> bool:
         """Put the writes run so far in the file (the release point); False if it failed.
@@ -164,6 +200,20 @@ class Server:
             return False
         return True
 
+    def close_persistence(self) -> None:
+        """Stop the child, close the AOF, take the shutdown snapshot, let the directory go."""
+        try:
+            self.kill_child()  # as Redis's shutdown: a half-written file is of no use
+            self._close_persistence()
+            self.snapshots.shutdown()
+        finally:
+            self._unlock_data_dir()
+
+    def _unlock_data_dir(self) -> None:
+        lock, self._dir_lock = self._dir_lock, None
+        if lock is not None:
+            os.close(lock)
+
     def _close_persistence(self) -> None:
         aof, self.aof = self.aof, None
         if aof is None:
@@ -171,8 +221,45 @@ class Server:
         if self._propagation is not None:
             aof.append(self._propagation.take())
             self._propagation.detach()
-        aof.close()  # writes what is left and fsyncs (unless the policy is `no`)
+        aof.close()  # writes what is left and fsyncs, whatever the policy
         log.info("aof_closed", path=aof.path, bytes=aof.size)
+
+    # -- the persistence child ------------------------------------------------
+
+    def start_child(
+        self, name: str, work: fork.Work, on_done: Callable[[ChildResult], None]
+    ) -> ForkedChild:
+        """Fork the persistence child to run `work` (fork.py); the cron calls
+        `on_done(result)` once it has ended. The caller checks that the slot
+        is free (each owner answers a busy slot with its own Redis error).
+
+        Raises OSError if the fork fails.
+        """
+        if self.child is not None:
+            raise RuntimeError(f"the {self.child.name} child {self.child.pid} still runs")
+        started = time.perf_counter()
+        child = fork.start(work, name=name)
+        self.latest_fork_usec = int((time.perf_counter() - started) * 1e6)
+        self.child, self._child_done = child, on_done
+        log.info("child_started", name=name, pid=child.pid, fork_usec=self.latest_fork_usec)
+        return child
+
+    def poll_child(self) -> None:
+        """Hand the child's result to its owner once it has ended (the cron calls this)."""
+        child = self.child
+        if child is not None and (result := child.poll()) is not None:
+            self._child_ended(result)
+
+    def kill_child(self) -> None:
+        """SIGKILL the child, if one runs, and tell its owner (shutdown)."""
+        if self.child is not None:
+            self._child_ended(self.child.kill())
+
+    def _child_ended(self, result: ChildResult) -> None:
+        on_done = self._child_done
+        self.child = self._child_done = None
+        if on_done is not None:
+            on_done(result)
 
     # -- running -------------------------------------------------------------
 
@@ -198,7 +285,7 @@ class Server:
         try:
             await self._serve_clients(task_status)
         finally:
-            self._close_persistence()  # after every client is gone: nothing writes now
+            self.close_persistence()  # after every client is gone: nothing writes now
 
     async def _serve_clients(self, task_status: TaskStatus[Listening]) -> None:
         loop = asyncio.get_running_loop()
@@ -224,6 +311,7 @@ class Server:
         self.listening = Listening(
             config.bind, port, config.unixsocket, metrics.port if metrics else None
         )
+        self.snapshots.count_from_now()  # what was loaded is on disk: no change yet
         log.info("server_ready", bind=config.bind, port=port, unixsocket=config.unixsocket)
         try:
             async with anyio.create_task_group() as tasks:
@@ -251,6 +339,11 @@ class Server:
 
         return serve_server_metrics(self, self.config.metrics_bind, self.config.metrics_port, loop)
 
+    @property
+    def stopping(self) -> bool:
+        """`stop()` was called: the server is on its way out."""
+        return self._stop.is_set()
+
     def stop(self) -> None:
         self._stop.set()
 
@@ -260,6 +353,9 @@ class Server:
             await anyio.sleep(period)
             self.engine.db.active_expire_cycle(period * EXPIRE_BUDGET_SHARE)
             self._close_idle_clients()
+            self.poll_child()
+            self.rewriter.cron()
+            self.snapshots.cron()
             if self.aof is not None and self.release():  # the expiry cycle's DELs
                 self.aof.cron()
 
@@ -277,30 +373,7 @@ class Server:
         """Switch to new settings at run time (CONFIG SET)."""
         self.engine.configure_memory(config.maxmemory, config.maxmemory_policy)
         self.config = config
-
-
-def _drop_truncated_tail(path: str, valid_bytes: int, file_bytes: int) -> None:
-    """Cut the incomplete last command the load dropped, as Redis does.
-
-    New writes are appended at the end: left in place, that half command
-    would sit in the middle of the file and make the next start-up refuse
-    it as corrupt. Under `always` it was never acknowledged (a reply waits
-    for its whole command to be on disk); under everysec or no it is part of
-    the loss those policies document for a power cut. The cut bytes are kept
-    in `<path>.truncated-<offset>`: nothing is removed behind the user's back.
-    """
-    kept = f"{path}.truncated-{valid_bytes}"
-    with open(path, "rb") as source, open(kept, "wb") as side:
-        source.seek(valid_bytes)
-        side.write(source.read())
-    os.truncate(path, valid_bytes)
-    log.warning(
-        "aof_truncated_tail_removed",
-        path=path,
-        offset=valid_bytes,
-        dropped_bytes=file_bytes - valid_bytes,
-        kept_in=kept,
-    )
+        self.snapshots.refresh_write_gate()  # save points or stop-writes may have changed
 
 
 def _remove_stale_socket(path: str) -> None:

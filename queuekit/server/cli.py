@@ -27,7 +27,13 @@ examples:
   queuekit server --metrics-port 9401
       also serve Prometheus metrics on http://127.0.0.1:9401/metrics
   queuekit server --data-dir /var/lib/queuekit --appendonly yes --appendfsync always
-      log every write to /var/lib/queuekit/appendonly.aof, on disk before its reply
+      log every write in /var/lib/queuekit/appendonlydir/, on disk before its reply
+  queuekit server --data-dir data --appendonly yes --auto-aof-rewrite-min-size 16mb
+      compact the log (BGREWRITEAOF) once it passes 16 MB and has doubled since
+  queuekit server --data-dir /var/lib/queuekit
+      snapshot to /var/lib/queuekit/dump.qkdb at Redis's save points (and on a clean stop)
+  queuekit server --data-dir data --save "60 1000 10 100000"
+      snapshot after 1000 changes in a minute or 100000 in 10 s; --save "" only when asked
 
 every flag has an environment twin: --maxmemory-policy is QUEUEKIT_MAXMEMORY_POLICY,
 except --metrics-port and --metrics-bind: QUEUEKIT_SERVER_METRICS_PORT and
@@ -53,10 +59,28 @@ _FLAGS: dict[str, tuple[str, str]] = {
     "--metrics-port": ("metrics_port", "serve Prometheus /metrics on this port (default: off)"),
     "--metrics-bind": ("metrics_bind", "address of the metrics endpoint (default 127.0.0.1)"),
     "--data-dir": ("data_dir", "directory of the persistence files (default: none)"),
-    "--appendonly": ("appendonly", "yes or no (default): log every write to DIR/appendonly.aof"),
+    "--appendonly": ("appendonly", "yes or no (default): log every write in DIR/appendonlydir"),
     "--appendfsync": (
         "appendfsync",
         "always (on disk before the reply), everysec (default) or no (the OS decides)",
+    ),
+    "--auto-aof-rewrite-percentage": (
+        "auto_aof_rewrite_percentage",
+        "rewrite the AOF once it grew this many percent since the last rewrite "
+        "(default 100; 0: never)",
+    ),
+    "--auto-aof-rewrite-min-size": (
+        "auto_aof_rewrite_min_size",
+        "...and is larger than this many bytes, e.g. 16mb (default 64mib)",
+    ),
+    "--save": (
+        "save",
+        'snapshot DIR/dump.qkdb after CHANGES writes in SECONDS: "SECONDS CHANGES ..." '
+        '(default with --data-dir: "3600 1 300 100 60 10000"; "": none)',
+    ),
+    "--stop-writes-on-bgsave-error": (
+        "stop_writes_on_bgsave_error",
+        "yes (default) or no: refuse writes (MISCONF) while the last background save failed",
     ),
 }
 

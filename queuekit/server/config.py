@@ -15,11 +15,17 @@ from typing import Any
 
 from queuekit.engine.engine import EVICTION_POLICIES
 from queuekit.persistence.aof import FSYNC_POLICIES
+from queuekit.persistence.savepoints import (
+    DEFAULT_SAVE_POINTS,
+    SavePoint,
+    format_save_points,
+    parse_save_points,
+)
+from queuekit.persistence.snapshot import SNAPSHOT_NAME
 from queuekit.resp.limits import Limits
 
 DEFAULT_PORT = 6390
 MiB = 1024 * 1024
-AOF_NAME = "appendonly.aof"  # in the data directory, as Redis's appendfilename
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +52,20 @@ class ServerConfig:
     metrics_port: int | None = None  # serve /metrics here (0: any free port); None: off
     metrics_bind: str = "127.0.0.1"
     # Persistence (issue 7): none unless a data directory is given.
-    data_dir: str | None = None  # where appendonly.aof lives
+    data_dir: str | None = None  # where appendonlydir/ and dump.qkdb live
     appendonly: bool = False
     appendfsync: str = "everysec"  # always | everysec | no, as Redis's
+    # Rewrite the AOF once it has grown by this many percent since the last
+    # rewrite and is larger than the min size (Redis's defaults); 0: never.
+    auto_aof_rewrite_percentage: int = 100
+    auto_aof_rewrite_min_size: int = 64 * MiB
+    # Snapshot save points; None: Redis's default when data_dir is set, else none.
+    save: tuple[SavePoint, ...] | None = None
+    # Refuse writes (MISCONF) while the last background save has failed, as Redis's.
+    stop_writes_on_bgsave_error: bool = True
+    # Seconds a snapshot or rewrite child sleeps after each key it writes: a test
+    # hook that makes one slow enough to kill midway (Redis's rdb-key-save-delay).
+    key_save_delay: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -72,18 +89,43 @@ class ServerConfig:
             raise ValueError(
                 f"appendfsync {self.appendfsync!r} is not one of {', '.join(FSYNC_POLICIES)}"
             )
+        if self.save and not self.data_dir:
+            raise ValueError(
+                f"--save {format_save_points(self.save)!r} needs --data-dir DIR "
+                "(QUEUEKIT_DATA_DIR): the snapshot is DIR/dump.qkdb"
+            )
+        if self.key_save_delay < 0:
+            raise ValueError(f"key-save-delay must be >= 0 seconds, got {self.key_save_delay}")
+        self._check_aof_rewrite()
         if self.appendonly and not self.data_dir:
             raise ValueError(
                 "--appendonly yes needs --data-dir DIR (QUEUEKIT_DATA_DIR): "
-                "the append only file is DIR/appendonly.aof"
+                "the append only files are in DIR/appendonlydir"
+            )
+
+    def _check_aof_rewrite(self) -> None:
+        if self.auto_aof_rewrite_percentage < 0:
+            raise ValueError(
+                "auto-aof-rewrite-percentage must be >= 0 (0: no automatic rewrite), "
+                f"got {self.auto_aof_rewrite_percentage}"
+            )
+        if self.auto_aof_rewrite_min_size < 0:
+            raise ValueError(
+                "auto-aof-rewrite-min-size must be >= 0 bytes, "
+                f"got {self.auto_aof_rewrite_min_size}"
             )
 
     @property
-    def aof_path(self) -> Path | None:
-        """The append-only file, when appendonly is on."""
-        if not self.appendonly or self.data_dir is None:
-            return None
-        return Path(self.data_dir) / AOF_NAME
+    def save_points(self) -> tuple[SavePoint, ...]:
+        """The save points in force (savepoints rule 2)."""
+        if self.save is not None:
+            return self.save
+        return parse_save_points(DEFAULT_SAVE_POINTS) if self.data_dir else ()
+
+    @property
+    def snapshot_path(self) -> Path | None:
+        """DIR/dump.qkdb, when there is a data directory."""
+        return None if self.data_dir is None else Path(self.data_dir) / SNAPSHOT_NAME
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerConfig:
@@ -134,13 +176,15 @@ def read_password_file(path: str) -> str:
 
 
 _BOOLEANS = {"yes": True, "no": False, "true": True, "false": False, "1": True, "0": False}
+# Redis's memtoll: a bare k/m/g is a power of 1000, kb/mb/gb a power of 1024
+# (redis.conf: "1k => 1000 bytes, 1kb => 1024 bytes"); kib/mib/gib say so plainly.
 _UNITS = {
-    "kb": 1000,
     "k": 1000,
-    "mb": 1000**2,
     "m": 1000**2,
-    "gb": 1000**3,
     "g": 1000**3,
+    "kb": 1024,
+    "mb": 1024**2,
+    "gb": 1024**3,
     "kib": 1024,
     "mib": 1024**2,
     "gib": 1024**3,
@@ -162,15 +206,22 @@ def parse_size(raw: str) -> int:
 
 def parse_setting(name: str, raw: str) -> object:
     """One setting's text (a flag, an env variable, CONFIG SET) as its Python value."""
-    if name in ("port", "maxclients", "hz", "metrics_port"):
+    if name == "save":
+        return parse_save_points(raw)
+    if name in ("port", "maxclients", "hz", "metrics_port", "auto_aof_rewrite_percentage"):
         return int(raw)
     if name == "unixsocketperm":
         return int(raw, 8)
-    if name in ("maxmemory", "output_buffer_limit", "query_buffer_limit"):
+    if name in (
+        "maxmemory",
+        "output_buffer_limit",
+        "query_buffer_limit",
+        "auto_aof_rewrite_min_size",
+    ):
         return parse_size(raw)
-    if name == "timeout":
+    if name in ("timeout", "key_save_delay"):
         return float(raw)
-    if name in ("protected_mode", "appendonly"):
+    if name in ("protected_mode", "appendonly", "stop_writes_on_bgsave_error"):
         try:
             return _BOOLEANS[raw.strip().lower()]
         except KeyError:

@@ -19,6 +19,7 @@ from queuekit.engine.commands.server import SECTIONS
 from queuekit.engine.errors import CommandError
 from queuekit.engine.glob import glob_match
 from queuekit.engine.replies import OK, Reply, Status, Verbatim
+from queuekit.persistence.savepoints import format_save_points
 from queuekit.server.commands import check_subcommand_arity, connection_of
 from queuekit.server.config import ServerConfig, parse_setting
 from queuekit.server.syntax import syntax_arguments
@@ -70,21 +71,20 @@ def clients_section(server: Server) -> str:
 
 def persistence_section(server: Server) -> str:
     # Loading happens before the server listens, so no client ever sees loading:1.
-    text = (
-        "# Persistence\r\n"
-        "loading:0\r\n"
-        "rdb_changes_since_last_save:0\r\n"
-        "rdb_bgsave_in_progress:0\r\n"
-        f"rdb_last_save_time:{int(server.started_at)}\r\n"
-    )
-    aof = server.aof
-    if aof is None:
-        return text + "aof_enabled:0\r\naof_rewrite_in_progress:0\r\n"
-    fields = aof.info()
-    fsynced = fields["aof_last_fsync_time"]
-    # Unix seconds as Redis's *_time fields; -1 before the first fsync.
-    fields["aof_last_fsync_time"] = -1 if fsynced is None else int(cast(float, fsynced))
-    fields["aof_rewrite_in_progress"] = 0
+    text = "# Persistence\r\nloading:0\r\n"
+    aof, directory = server.aof, server.aof_dir
+    fields: dict[str, object] = {
+        **server.snapshots.info(),
+        "aof_enabled": int(aof is not None),
+        **server.rewriter.info(),
+    }
+    if aof is not None and directory is not None:
+        fields |= aof.info()
+        fsynced = fields["aof_last_fsync_time"]
+        # Unix seconds as Redis's *_time fields; -1 before the first fsync.
+        fields["aof_last_fsync_time"] = -1 if fsynced is None else int(cast(float, fsynced))
+        fields["aof_current_size"] = directory.current_size  # the base and every incr
+        fields["aof_base_size"] = directory.base_size
     return text + "".join(f"{name}:{value}\r\n" for name, value in fields.items())
 
 
@@ -95,6 +95,7 @@ def stats_section(server: Server) -> str:
         f"rejected_connections:{server.rejected_connections}\r\n"
         f"pubsub_channels:{len(server.pubsub.channels)}\r\n"
         f"pubsub_patterns:{len(server.pubsub.patterns)}\r\n"
+        f"latest_fork_usec:{server.latest_fork_usec}\r\n"
     )
 
 
@@ -141,6 +142,11 @@ _PARAMETERS = {
     "dir": "data_dir",
     "appendonly": "appendonly",
     "appendfsync": "appendfsync",
+    "auto-aof-rewrite-percentage": "auto_aof_rewrite_percentage",
+    "auto-aof-rewrite-min-size": "auto_aof_rewrite_min_size",
+    "save": "save",
+    "stop-writes-on-bgsave-error": "stop_writes_on_bgsave_error",
+    "key-save-delay": "key_save_delay",
 }
 _MUTABLE = {
     "requirepass",
@@ -150,12 +156,19 @@ _MUTABLE = {
     "timeout",
     "protected-mode",
     "hz",
+    "auto-aof-rewrite-percentage",
+    "auto-aof-rewrite-min-size",
+    "save",
+    "stop-writes-on-bgsave-error",
+    "key-save-delay",
 }
-# Fixed answers for parameters tools ask about (redis-benchmark reads `save`).
-_FIXED = {"save": "", "databases": "1"}
+# Fixed answers for parameters tools ask about.
+_FIXED = {"databases": "1"}
 
 
 def _setting_text(config: ServerConfig, name: str) -> str:
+    if name == "save":  # the points in force, Redis's default included
+        return format_save_points(config.save_points)
     value = getattr(config, _PARAMETERS[name])
     if value is None:
         return ""
@@ -240,6 +253,7 @@ _CATEGORY_BY_MODULE = {
     "server": "@connection",
     "commands": "@connection",
     "introspection": "@admin",
+    "snapshots": "@admin",
 }
 _CATEGORY_BY_FLAG = {
     "write": "@write",
@@ -260,6 +274,8 @@ _GROUP_BY_MODULE = {
     "server": "connection",
     "commands": "connection",
     "introspection": "server",
+    "aofrewrite": "server",
+    "snapshots": "server",
 }
 _INTERNAL_FLAGS = {"no-queue", "pubsub", "no-multi"}
 

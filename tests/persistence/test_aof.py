@@ -101,16 +101,17 @@ def test_everysec_fsyncs_on_a_background_thread(tmp_path: Path) -> None:
     aof.close()
 
 
-def test_no_never_fsyncs(tmp_path: Path) -> None:
-    """Under no, data is written at flush and never fsynced, not even at close."""
+def test_no_fsyncs_only_at_close(tmp_path: Path) -> None:
+    """Under no, data is written at flush and fsynced only by close (a clean shutdown)."""
     aof, fsyncs, clock = open_aof(tmp_path, "no", background=False)
     for _ in range(3):
         aof.append(b"x")
         aof.flush()
         clock.now += 2
         aof.cron()
-    aof.close()
     assert fsyncs.sizes == []
+    aof.close()
+    assert fsyncs.sizes == [3]
     assert Path(aof.path).read_bytes() == b"xxx"
 
 
@@ -144,3 +145,30 @@ def test_an_unknown_policy_is_refused(tmp_path: Path) -> None:
     """A policy other than always, everysec or no is a ValueError naming the choices."""
     with pytest.raises(ValueError, match="'sometimes' is not one of always, everysec, no"):
         AppendOnlyFile(tmp_path / "a.aof", "sometimes")
+
+
+def test_switch_fsyncs_the_old_file_whatever_the_policy_then_appends_to_the_new(
+    tmp_path: Path,
+) -> None:
+    """switch writes and fsyncs what was appended, even under `no`, then writes elsewhere."""
+    aof, fsyncs, _ = open_aof(tmp_path, "no")
+    aof.append(b"old")
+    aof.switch(tmp_path / "next.aof")
+    assert fsyncs.sizes == [3]
+    aof.append(b"new")
+    aof.flush()
+    assert (tmp_path / "appendonly.aof").read_bytes() == b"old"
+    assert (tmp_path / "next.aof").read_bytes() == b"new"
+    assert (aof.path, aof.size) == (str(tmp_path / "next.aof"), 3)
+
+
+def test_a_switch_that_cannot_open_the_new_file_keeps_appending_to_the_old(
+    tmp_path: Path,
+) -> None:
+    """A new file that cannot be opened raises PersistenceError; nothing moves."""
+    aof, _, _ = open_aof(tmp_path, "always")
+    with pytest.raises(PersistenceError, match="cannot open the append only file"):
+        aof.switch(tmp_path / "no-such-dir" / "next.aof")
+    aof.append(b"still")
+    aof.flush()
+    assert (tmp_path / "appendonly.aof").read_bytes() == b"still"

@@ -1,8 +1,8 @@
 """`queuekit server --appendonly yes`: what survives a restart, a SIGKILL, a damaged file.
 
 Each test runs `queuekit server` as a subprocess on a free port with a
-temporary data directory, talks to it over raw sockets (a small RESP client
-here, independent of queuekit's own), and kills only the processes it
+temporary data directory, talks to it over raw sockets (the small RESP client
+of support.py, independent of queuekit's own), and kills only the processes it
 started. Waits are bounded by generous deadlines; nothing asserts on timing
 except the everysec loss bound, which is the feature under test.
 """
@@ -10,158 +10,35 @@ except the everysec loss bound, which is the feature under test.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import random
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
 import pytest
 
 from queuekit.exitcodes import ExitCode
+from queuekit.persistence.manifest import DIR_NAME, MANIFEST_NAME, incr_name
 from queuekit.server import cli
-from queuekit.server.config import AOF_NAME, ServerConfig
+from queuekit.server.config import ServerConfig
+from tests.persistence.support import (
+    IO_TIMEOUT_S,
+    START_TIMEOUT_S,
+    ServerProcess,
+    aof_files,
+    check_no_loss,
+    incr_path,
+    push_until_broken,
+    running,
+    strings,
+)
 
-START_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 30.0
-IO_TIMEOUT_S = 30.0
 CRASH_CYCLES = 20
 CRASH_CLIENTS = 3
 # everysec loses at most the writes of about the last two seconds (Redis's bound).
 EVERYSEC_LOSS_WINDOW_S = 2.5
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Resp:
-    """A minimal blocking RESP2 client: one command, one reply."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT_S)
-        self.stream = self.sock.makefile("rb")
-
-    def __call__(self, *argv: str | bytes) -> object:
-        parts = [a.encode() if isinstance(a, str) else a for a in argv]
-        frame = b"*%d\r\n" % len(parts) + b"".join(
-            b"$%d\r\n%s\r\n" % (len(part), part) for part in parts
-        )
-        self.sock.sendall(frame)
-        return self._reply()
-
-    def _reply(self) -> object:
-        line = self.stream.readline()
-        if not line.endswith(b"\r\n"):
-            raise ConnectionError(f"connection closed mid-reply: {line!r}")
-        tag, body = line[:1], line[1:-2]
-        if tag == b"+":
-            return body
-        if tag == b"-":
-            raise RuntimeError(body.decode())
-        if tag == b":":
-            return int(body)
-        if tag == b"$":
-            size = int(body)
-            return None if size < 0 else self.stream.read(size + 2)[:-2]
-        if tag == b"*":
-            return [self._reply() for _ in range(int(body))]
-        raise ValueError(f"unexpected reply {line!r}")
-
-    def close(self) -> None:
-        self.stream.close()
-        self.sock.close()
-
-
-class ServerProcess:
-    """One `queuekit server` subprocess on a data directory; its log is a file."""
-
-    def __init__(self, data_dir: Path, fsync: str = "always", *extra: str) -> None:
-        self.data_dir = data_dir
-        self.port = free_port()
-        self.log_path = data_dir.parent / f"server-{self.port}.log"
-        self.command = [
-            *(sys.executable, "-m", "queuekit", "server", "--port", str(self.port)),
-            *("--data-dir", str(data_dir), "--appendonly", "yes", "--appendfsync", fsync),
-            *("--log-format", "json", *extra),
-        ]
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                self.command, stdout=subprocess.DEVNULL, stderr=log, cwd=data_dir.parent
-            )
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited with {self.process.returncode}: {self.log}")
-            with contextlib.suppress(OSError):
-                client = Resp(self.port)
-                try:
-                    if client("PING") == b"PONG":
-                        return
-                finally:
-                    client.close()
-            time.sleep(0.05)
-        raise AssertionError(f"server on port {self.port} did not answer PING: {self.log}")
-
-    def client(self) -> Resp:
-        return Resp(self.port)
-
-    def stop(self, signum: int = signal.SIGTERM) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signum)
-        return self.process.wait(STOP_TIMEOUT_S)
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def events(self) -> list[dict[str, object]]:
-        found = []
-        for line in self.log.splitlines():
-            with contextlib.suppress(ValueError):
-                found.append(json.loads(line))
-        return found
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "data"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def start(data_dir: Path) -> Iterator[type[ServerProcess]]:
-    """Start servers with `start(data_dir, fsync)`; any still running are killed at the end."""
-    started: list[ServerProcess] = []
-
-    class Tracked(ServerProcess):
-        def __init__(self, data_dir: Path, fsync: str = "always", *extra: str) -> None:
-            super().__init__(data_dir, fsync, *extra)
-            started.append(self)
-
-    yield Tracked
-    for server in started:
-        if server.process.poll() is None:
-            server.process.kill()
-            server.process.wait(STOP_TIMEOUT_S)
-
-
-def running(start: type[ServerProcess], data_dir: Path, fsync: str = "always") -> ServerProcess:
-    server = start(data_dir, fsync)
-    server.wait_ready()
-    return server
 
 
 # -- settings -----------------------------------------------------------------------
@@ -191,8 +68,8 @@ def test_persistence_flags_and_their_variables_combine(
     monkeypatch.setenv("QUEUEKIT_APPENDFSYNC", "no")
     config = cli.config_from(parse("--data-dir", str(tmp_path), "--appendfsync", "always"))
     assert (config.appendonly, config.appendfsync) == (True, "always")
-    assert config.aof_path == tmp_path / AOF_NAME
-    assert ServerConfig().aof_path is None  # the default: no persistence
+    assert config.data_dir == str(tmp_path)
+    assert not ServerConfig().appendonly  # the default: no persistence
 
 
 def test_an_unknown_fsync_policy_is_refused_with_the_choices() -> None:
@@ -221,7 +98,7 @@ def test_a_restart_keeps_values_and_ttls_and_forgets_keys_expired_while_down(
     client.close()
     assert server.stop() == 0
     # Logged as an absolute deadline, so the time spent down counts.
-    assert b"PXAT" in (data_dir / AOF_NAME).read_bytes()
+    assert b"PXAT" in incr_path(data_dir).read_bytes()
     while time.time() < short_deadline + 0.2:  # bounded: about two seconds
         time.sleep(0.05)
 
@@ -252,7 +129,8 @@ def test_info_and_config_report_the_append_only_file(
     assert fields["aof_last_write_status"] == "ok"
     assert fields["aof_last_fsync_status"] == "ok"
     assert int(fields["aof_last_fsync_time"]) > 0
-    assert int(fields["aof_current_size"]) == (data_dir / AOF_NAME).stat().st_size
+    assert int(fields["aof_current_size"]) == sum(f.stat().st_size for f in aof_files(data_dir))
+    assert fields["aof_base_size"] == "0"  # a fresh directory's base: the empty dataset
     assert client("CONFIG", "GET", "append*") == [b"appendonly", b"yes", b"appendfsync", b"always"]
     assert client("CONFIG", "GET", "dir") == [b"dir", str(data_dir).encode()]
     client.close()
@@ -262,44 +140,19 @@ def test_info_and_config_report_the_append_only_file(
 # -- crashes ------------------------------------------------------------------------
 
 
-def push_until_broken(port: int, key: str, prefix: str, acked: list[tuple[str, float]]) -> None:
-    """RPUSH unique values one at a time, recording each acknowledged one and when."""
-    try:
-        client = Resp(port)
-    except OSError:
-        return
-    try:
-        for index in range(1_000_000):
-            value = f"{prefix}-{index}"
-            client("RPUSH", key, value)
-            acked.append((value, time.monotonic()))
-    except (OSError, ConnectionError, ValueError):
-        pass  # the server was killed
-    finally:
-        client.close()
-
-
-def strings(reply: object) -> list[str]:
-    assert isinstance(reply, list)
-    return [value.decode() for value in reply if isinstance(value, bytes)]
-
-
-def check_no_loss(client: Resp, key: str, acked: set[str]) -> None:
-    values = strings(client("LRANGE", key, "0", "-1"))
-    assert len(values) == len(set(values)), "a push was applied twice"
-    missing = acked - set(values)
-    assert not missing, f"{len(missing)} acknowledged pushes lost, e.g. {sorted(missing)[:3]}"
-
-
 @pytest.mark.slow
-def test_with_always_no_acknowledged_push_is_lost_across_sigkills(
-    start: type[ServerProcess], data_dir: Path
+# Every policy writes to the file before the replies leave (the release point), so a
+# process crash loses nothing acknowledged under any of them; the policies differ
+# only in what a power loss takes (docs/persistence.md).
+@pytest.mark.parametrize("fsync", ["always", "everysec", "no"])
+def test_no_acknowledged_push_is_lost_across_sigkills(
+    start: type[ServerProcess], data_dir: Path, fsync: str
 ) -> None:
     """Killed with SIGKILL at random moments, the server keeps every acknowledged push, once."""
     rng = random.Random(7)
     acked: set[str] = set()
     for cycle in range(CRASH_CYCLES):
-        server = running(start, data_dir, "always")
+        server = running(start, data_dir, fsync)
         client = server.client()
         check_no_loss(client, "crash", acked)  # what the previous kill left
         client.close()
@@ -319,7 +172,7 @@ def test_with_always_no_acknowledged_push_is_lost_across_sigkills(
             assert not thread.is_alive()
         acked.update(value for record in records for value, _ in record)
     assert acked, "no push was acknowledged in any cycle"
-    server = running(start, data_dir, "always")
+    server = running(start, data_dir, fsync)
     client = server.client()
     check_no_loss(client, "crash", acked)
     client.close()
@@ -396,7 +249,7 @@ def write_some(start: type[ServerProcess], data_dir: Path) -> bytes:
     client("SET", "third", "3")
     client.close()
     assert server.stop() == 0
-    return (data_dir / AOF_NAME).read_bytes()
+    return incr_path(data_dir).read_bytes()
 
 
 def test_a_corrupt_file_stops_the_start_naming_file_and_offset_and_is_left_as_it_was(
@@ -406,7 +259,7 @@ def test_a_corrupt_file_stops_the_start_naming_file_and_offset_and_is_left_as_it
     good = write_some(start, data_dir)
     second = good.index(b"*3\r\n$3\r\nSET\r\n$6\r\nsecond")
     damaged = good[:second] + b"garbage!" + good[second + 8 :]
-    path = data_dir / AOF_NAME
+    path = incr_path(data_dir)
     path.write_bytes(damaged)
 
     server = start(data_dir, "always")
@@ -421,14 +274,14 @@ def test_a_truncated_last_command_is_dropped_with_a_warning_and_the_rest_loads(
     """A file cut inside its last command loads without it, logs where, and takes new writes."""
     good = write_some(start, data_dir)
     third = good.index(b"*3\r\n$3\r\nSET\r\n$5\r\nthird")
-    path = data_dir / AOF_NAME
+    path = incr_path(data_dir)
     path.write_bytes(good[: third + 10])
 
     server = running(start, data_dir, "always")
     dropped = [e for e in server.events() if e.get("event") == "aof_truncated_tail_dropped"]
     assert dropped and dropped[0]["offset"] == third
     # The cut bytes are kept beside the file, not thrown away.
-    assert (data_dir / f"{AOF_NAME}.truncated-{third}").read_bytes() == good[third : third + 10]
+    assert Path(f"{path}.truncated-{third}").read_bytes() == good[third : third + 10]
     client = server.client()
     assert client("MGET", "first", "second", "third") == [b"1", b"2", None]
     client("SET", "fourth", "4")
@@ -439,5 +292,41 @@ def test_a_truncated_last_command_is_dropped_with_a_warning_and_the_rest_loads(
     server = running(start, data_dir, "always")
     client = server.client()
     assert client("MGET", "first", "second", "third", "fourth") == [b"1", b"2", None, b"4"]
+    client.close()
+    assert server.stop() == 0
+
+
+def test_a_bad_manifest_stops_the_start_naming_its_line(
+    start: type[ServerProcess], data_dir: Path
+) -> None:
+    """A manifest line that does not parse: the server exits 1 naming the manifest and line."""
+    write_some(start, data_dir)
+    manifest = data_dir / DIR_NAME / MANIFEST_NAME
+    text = manifest.read_text() + "file appendonly.aof.9.incr.aof seq 9\n"
+    manifest.write_text(text)
+
+    server = start(data_dir, "always")
+    assert server.process.wait(START_TIMEOUT_S) == 1
+    assert f"Bad AOF manifest {manifest} at line 3" in server.log
+    assert manifest.read_text() == text
+
+
+def test_a_pre_7_single_file_is_upgraded_at_start_and_loaded(
+    start: type[ServerProcess], data_dir: Path
+) -> None:
+    """DIR/appendonly.aof, as this server wrote before: moved in as the base, nothing lost."""
+    old = data_dir / "appendonly.aof"
+    old.write_bytes(b"*3\r\n$5\r\nRPUSH\r\n$1\r\nq\r\n$3\r\nold\r\n")
+    server = running(start, data_dir, "always")
+    client = server.client()
+    assert client("RPUSH", "q", "new") == 2
+    client.close()
+    assert server.stop() == 0
+    assert not old.exists()
+    assert [path.name for path in aof_files(data_dir)] == ["appendonly.aof", incr_name(1)]
+
+    server = running(start, data_dir, "always")
+    client = server.client()
+    assert client("LRANGE", "q", 0, -1) == [b"old", b"new"]
     client.close()
     assert server.stop() == 0

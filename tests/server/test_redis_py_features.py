@@ -383,7 +383,10 @@ def test_config_get_and_set(server_factory: ServerFactory) -> None:
         assert r.config_set("timeout", 300) is True
         assert r.config_get("timeout") == {"timeout": "300"}
         assert server.call(lambda: server.server.config.timeout) == 300
+        # Redis's units: m is 1000**2 bytes, mb is 1024**2 (redis.conf's "1mb => 1048576").
         assert r.config_set("maxmemory", "10mb") is True
+        assert r.config_get("maxmemory") == {"maxmemory": "10485760"}
+        assert r.config_set("maxmemory", "10m") is True
         assert r.config_get("maxmemory") == {"maxmemory": "10000000"}
         assert {"save", "appendonly"} <= set(r.config_get("*"))
         with pytest.raises(redis.ResponseError, match="Unknown option"):

@@ -54,15 +54,19 @@ def exec_(engine: Engine, session: Session, argv: Sequence[bytes]) -> Reply:
     propagator = engine.propagator
     if propagator is not None:
         propagator.begin_exec()
-    for call_argv in queued:
-        cmd = engine.commands.get(call_argv[0]) or engine.commands[call_argv[0].lower()]
-        try:
-            reply = engine.call(cmd, session, call_argv)
-        except CommandError as error:
-            reply = error
-        if type(reply) is Blocked:
-            reply = reply.reply_in_multi()
-        replies.append(reply)
+    engine.in_exec = True
+    try:
+        for call_argv in queued:
+            cmd = engine.commands.get(call_argv[0]) or engine.commands[call_argv[0].lower()]
+            try:
+                reply = engine.call(cmd, session, call_argv)
+            except CommandError as error:
+                reply = error
+            if type(reply) is Blocked:
+                reply = reply.reply_in_multi()
+            replies.append(reply)
+    finally:
+        engine.in_exec = False
     if propagator is not None:
         propagator.end_exec()
     return replies
