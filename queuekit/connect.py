@@ -2,9 +2,13 @@
 
     memory://                   the process's default in-process store
     memory://NAME               another in-process store of this process
+    memory://NAME?dir=PATH      the same, persisted to the directory PATH
+        [&appendfsync=always|everysec|no]     (see queuekit.client.memory)
     redis://host:port/0         the queuekit server, or any Redis 7 / Valkey
     rediss://host:port/0        the same over TLS
     unix:///path/to/socket      the same over a unix socket
+    redis+cluster://h:p,h:p     a Redis Cluster (or Valkey's), through any of its nodes;
+                                rediss+cluster:// over TLS (queuekit[cluster] extra)
 
 With no URL, QUEUEKIT_URL is used, and without that the queuekit server's
 default address on this machine (redis://127.0.0.1:6390/0). Every client has
@@ -15,13 +19,22 @@ values, so code moves between stores by changing the URL.
 from __future__ import annotations
 
 import os
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
-from queuekit.client.address import DEFAULT_PORT, parse_url
-from queuekit.client.memory import AsyncMemoryClient, MemoryClient, open_store
+from queuekit.client.address import CLUSTER_SCHEMES, DEFAULT_PORT, parse_cluster_url, parse_url
+from queuekit.client.cluster import AsyncClusterClient, ClusterClient
+from queuekit.client.memory import (
+    DEFAULT_FSYNC,
+    AsyncMemoryClient,
+    MemoryClient,
+    MemoryStore,
+    open_store,
+)
 from queuekit.client.network import AsyncNetworkClient, NetworkClient
+from queuekit.persistence.aof import FSYNC_POLICIES
 
 DEFAULT_URL = f"redis://127.0.0.1:{DEFAULT_PORT}/0"
+MEMORY_OPTIONS = ("dir", "appendfsync")  # all a memory:// URL may take
 
 
 def default_url() -> str:
@@ -29,29 +42,79 @@ def default_url() -> str:
     return os.environ.get("QUEUEKIT_URL") or DEFAULT_URL
 
 
-def _memory_store_name(url: str) -> str:
-    """The store's name: what follows memory://, without outer slashes.
+def _memory_store(url: str) -> MemoryStore:
+    """The in-process store a memory:// URL names, opened (or made) by `open_store`.
 
-    memory://a/b and memory:///a/b name the store "a/b" (never "ab", which is
-    memory://ab). A query or fragment is refused rather than ignored.
+    The name is what follows memory://, without outer slashes: memory://a/b
+    and memory:///a/b name the store "a/b" (never "ab", which is memory://ab).
+    The only options are dir=PATH and, with it, appendfsync=always|everysec|no;
+    anything else, an option given twice, or a fragment is refused rather
+    than ignored.
     """
     parts = urlsplit(url)
-    if parts.query or parts.fragment:
-        raise ValueError(f"memory:// store URL {url!r} takes no options (?... or #...)")
-    return (parts.netloc + parts.path).strip("/")
+    if parts.fragment:
+        raise ValueError(f"memory:// store URL {url!r} takes no fragment (#...)")
+    options: dict[str, str] = {}
+    for pair in filter(None, parts.query.split("&")):
+        # Not parse_qsl: it reads "+" as a space, and paths may hold a "+".
+        raw_key, _, raw_value = pair.partition("=")
+        key, value = unquote(raw_key), unquote(raw_value)
+        if key not in MEMORY_OPTIONS:
+            raise ValueError(
+                f"memory:// store URL {url!r}: unknown option {key!r}; "
+                "the options are dir=PATH and appendfsync=always|everysec|no"
+            )
+        if key in options:
+            raise ValueError(f"memory:// store URL {url!r}: option {key!r} is given twice")
+        options[key] = value
+    directory = options.get("dir")
+    if directory == "":
+        raise ValueError(f"memory:// store URL {url!r}: dir is empty; give dir=PATH")
+    if directory is None and "appendfsync" in options:
+        raise ValueError(
+            f"memory:// store URL {url!r}: appendfsync needs dir=PATH "
+            "(without a directory nothing is written)"
+        )
+    fsync = options.get("appendfsync", DEFAULT_FSYNC)
+    if fsync not in FSYNC_POLICIES:
+        raise ValueError(
+            f"memory:// store URL {url!r}: appendfsync {fsync!r} is not one of "
+            f"{', '.join(FSYNC_POLICIES)}"
+        )
+    name = (parts.netloc + parts.path).strip("/")
+    return open_store(name, directory=directory, appendfsync=fsync)
 
 
-def connect(url: str | None = None) -> MemoryClient | NetworkClient:
+def _is_cluster(url: str) -> bool:
+    return url.partition("://")[0] in CLUSTER_SCHEMES
+
+
+def describe_url(url: str) -> str:
+    """Where `url` points, for messages: never a password or options (memory:// as given)."""
+    if url.startswith("memory:"):
+        return url
+    if _is_cluster(url):
+        return parse_cluster_url(url).describe()
+    return parse_url(url).describe()
+
+
+def connect(url: str | None = None) -> MemoryClient | NetworkClient | ClusterClient:
     """A synchronous client for the store at `url` (see the module docstring)."""
     url = url or default_url()
     if url.startswith("memory:"):
-        return MemoryClient(open_store(_memory_store_name(url)))
+        return MemoryClient(_memory_store(url))
+    if _is_cluster(url):
+        return ClusterClient(parse_cluster_url(url))
     return NetworkClient(parse_url(url))
 
 
-def connect_async(url: str | None = None) -> AsyncMemoryClient | AsyncNetworkClient:
+def connect_async(
+    url: str | None = None,
+) -> AsyncMemoryClient | AsyncNetworkClient | AsyncClusterClient:
     """An asyncio client for the store at `url` (see the module docstring)."""
     url = url or default_url()
     if url.startswith("memory:"):
-        return AsyncMemoryClient(open_store(_memory_store_name(url)))
+        return AsyncMemoryClient(_memory_store(url))
+    if _is_cluster(url):
+        return AsyncClusterClient(parse_cluster_url(url))
     return AsyncNetworkClient(parse_url(url))

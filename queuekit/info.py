@@ -34,7 +34,7 @@ Rules:
    STORE_UNAVAILABLE with one line naming the URL; with --watch, a later
    failure shows the store as down and the watch goes on, so a restart of
    the store does not end it.
-3. The URL is shown as Address.describe() has it: never a password.
+3. The URL is shown as connect.describe_url has it: never a password.
 4. Importing this module stays light (queuekit/cli.py imports it for its
    parser): prometheus_client comes with read_figures, imported when read.
 """
@@ -49,8 +49,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
-from queuekit.client.address import parse_url
-from queuekit.connect import connect, default_url
+from queuekit.connect import connect, default_url, describe_url
 from queuekit.engine.clock import Clock, SystemClock
 from queuekit.errors import (
     BusyError,
@@ -137,7 +136,7 @@ def read_snapshot(
 
 def shown_url(url: str) -> str:
     """`url` without its password or options (rule 3); memory:// URLs as given."""
-    return url if url.startswith("memory:") else parse_url(url).describe()
+    return describe_url(url)
 
 
 def worker_state(worker: WorkerInfo) -> str:

@@ -14,6 +14,11 @@ from typing import Any
 class Commands:
     """The typed surface; subclasses provide `execute_command`."""
 
+    # True for a Redis Cluster client: keys of different hash tags may live on
+    # different nodes, so a multi-key command, a MULTI or a WATCH must stay
+    # inside one tag, and the job layer fetches from several queues in turn.
+    cluster = False
+
     def execute_command(self, *args: Any) -> Any:
         return self.execute(*args)
 

@@ -29,14 +29,38 @@ door (asyncio). Rules:
 
 Stores are named: `memory://` is the process's default store, `memory://jobs`
 another one; every client of one name shares one dataset.
+
+Persistence: `memory://jobs?dir=DIR[&appendfsync=always|everysec|no]` (or
+`MemoryStore(directory=DIR, appendfsync=...)`) loads DIR at open and appends
+every write to the server's append-only file in DIR, so a single-process app
+survives restarts (queuekit.persistence.embedded has the file's rules).
+
+5. Every command, pipeline, transaction, `store.run`, the cron's expiry and
+   a waiter's pop served by a write run under the store's lock, so letting
+   go of that lock is the one release point: a persistent store's lock (a
+   PersistingLock) writes the frames of what ran first (fsynced under
+   `always`), so a write is on disk before its call returns. A store
+   without a directory keeps a bare threading.Lock and pays nothing.
+6. The cron thread also writes the expiry's DELs and starts everysec's fsync
+   (at most one a second). `close()`, and the interpreter's exit for stores
+   still open, write and fsync what is left and let go of the directory; a
+   closed persistent store refuses commands (open it again to go on), where
+   a plain one stays readable.
+7. One NAME is one store: opening it again with another directory or fsync
+   policy is a UsageError naming both. One directory has one writer: a
+   second store on it, in any process, is refused with a PersistenceError
+   naming the holder. A child forked from the owner refuses commands on the
+   parent's persistent stores rather than interleave writes with it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import weakref
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from queuekit.client.commands import Commands
@@ -48,30 +72,60 @@ from queuekit.engine.engine import Engine
 from queuekit.engine.errors import CommandError
 from queuekit.engine.replies import NULL_ARRAY, Blocked, Reply
 from queuekit.engine.session import Session
-from queuekit.errors import UsageError, response_error
+from queuekit.errors import PersistenceError, UsageError, response_error
+from queuekit.persistence.embedded import DataDirectory, PersistingLock
 
 CRON_INTERVAL_S = 0.1  # Redis's default hz is 10
 CRON_EXPIRE_BUDGET_S = 0.025  # a quarter of each tick, like Redis's slow cycle
+DEFAULT_FSYNC = "everysec"  # Redis's appendfsync default
 
 
 class MemoryStore:
-    """One engine, its lock and its expiry thread."""
+    """One engine, its lock and its cron thread; with a `directory`, persisted there."""
 
-    def __init__(self, engine: Engine | None = None, *, clock: Clock | None = None) -> None:
-        self.engine = engine or Engine(clock)
-        self.lock = threading.Lock()
+    def __init__(
+        self,
+        engine: Engine | None = None,
+        *,
+        clock: Clock | None = None,
+        directory: str | os.PathLike[str] | None = None,
+        appendfsync: str = DEFAULT_FSYNC,
+    ) -> None:
+        # What close() (and so __del__) reads comes first: a refused open still ends there.
         self._stop = threading.Event()
+        self.lock: threading.Lock | PersistingLock = threading.Lock()
+        self.directory: DataDirectory | None = None
+        self.name: str | None = None  # set by open_store, for messages
+        self.engine = engine or Engine(clock)
+        if directory is not None:
+            self.directory = DataDirectory.open(directory, self.engine, appendfsync)
+            self.lock = PersistingLock(self.directory)
+        elif appendfsync != DEFAULT_FSYNC:
+            raise ValueError(f"appendfsync={appendfsync} needs a directory to write to")
         self._cron = threading.Thread(
             target=_cron, args=(weakref.ref(self), self._stop), name="queuekit-expiry", daemon=True
         )
         self._cron.start()
 
     def close(self) -> None:
-        """Stop the expiry thread; the data stays readable."""
+        """Stop the cron thread. The data of a plain store stays readable; a
+        persistent one writes and fsyncs what is left, lets go of its
+        directory and refuses commands from then on (rule 6)."""
         self._stop.set()
+        lock = self.lock
+        if isinstance(lock, PersistingLock) and not lock.directory.closed:
+            lock.close()
+            _forget(self)
 
     def __del__(self) -> None:
-        self._stop.set()
+        self.close()
+
+    def describe(self) -> str:
+        """The store as a memory:// URL, for messages."""
+        directory = self.directory
+        if directory is None:
+            return _url(self.name, None, DEFAULT_FSYNC)
+        return _url(self.name, directory.path, directory.fsync)
 
     def run(self, session: Session, argv: Sequence[bytes]) -> Reply:
         """Execute under the lock; error replies become ResponseError.
@@ -85,28 +139,78 @@ class MemoryStore:
             except CommandError as error:
                 raise response_error(error.message) from None
 
+    def _tick(self) -> None:
+        """One cron cycle: active expiry, then (persistent) its DELs and everysec's fsync."""
+        with self.lock:
+            self.engine.db.active_expire_cycle(CRON_EXPIRE_BUDGET_S)
+            if self.directory is not None:
+                self.directory.cron()
+
 
 def _cron(store_ref: weakref.ref[MemoryStore], stop: threading.Event) -> None:
     while not stop.wait(CRON_INTERVAL_S):
         store = store_ref()
         if store is None:
             return
-        with store.lock:
-            store.engine.db.active_expire_cycle(CRON_EXPIRE_BUDGET_S)
+        try:
+            store._tick()
+        except PersistenceError:
+            return  # closed or failed: the store's callers hear of it
         del store
 
 
 _stores: dict[str, MemoryStore] = {}
-_stores_lock = threading.Lock()
+# Reentrant: a persistent store garbage-collected while this thread holds it
+# closes itself in __del__, and forgets its name under it.
+_stores_lock = threading.RLock()
 
 
-def open_store(name: str = "") -> MemoryStore:
-    """The process-wide store called `name` ("" is the default), made on first use."""
+def open_store(
+    name: str = "",
+    *,
+    directory: str | os.PathLike[str] | None = None,
+    appendfsync: str = DEFAULT_FSYNC,
+) -> MemoryStore:
+    """The process-wide store called `name` ("" is the default), made on first use;
+    persisted to `directory` when one is given (rule 7)."""
     with _stores_lock:
         store = _stores.get(name)
         if store is None:
-            store = _stores[name] = MemoryStore()
+            store = MemoryStore(directory=directory, appendfsync=appendfsync)
+            store.name = name
+            _stores[name] = store
+        elif not _opened_as(store, directory, appendfsync):
+            path = None if directory is None else Path(directory).resolve()
+            asked = _url(name, path, appendfsync)
+            raise UsageError(
+                f"{store.describe()} is open in this process, so {asked} cannot be: "
+                "one name is one store (close it first, or use another name)"
+            )
         return store
+
+
+def _opened_as(
+    store: MemoryStore, directory: str | os.PathLike[str] | None, appendfsync: str
+) -> bool:
+    current = store.directory
+    if current is None or directory is None:
+        return current is None and directory is None
+    return current.path == Path(directory).resolve() and current.fsync == appendfsync
+
+
+def _url(name: str | None, directory: Path | None, appendfsync: str) -> str:
+    """A store as its memory:// URL, for messages."""
+    url = f"memory://{name or ''}"
+    if directory:
+        url += f"?dir={directory}&appendfsync={appendfsync}"
+    return url
+
+
+def _forget(store: MemoryStore) -> None:
+    """A closed persistent store is no longer open under its name."""
+    with _stores_lock:
+        if store.name is not None and _stores.get(store.name) is store:
+            del _stores[store.name]
 
 
 # -- running one command -----------------------------------------------------

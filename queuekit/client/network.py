@@ -67,7 +67,7 @@ def _tls_context(address: Address) -> ssl.SSLContext:
     return context
 
 
-def _backoff_delays(retry_for: float) -> Iterator[float]:
+def backoff_delays(retry_for: float) -> Iterator[float]:
     """Exponential delays, doubling to BACKOFF_MAX_S, for about `retry_for` seconds.
 
     Lazy: it reads the clock between attempts, so never turn it into a list.
@@ -194,7 +194,7 @@ class ConnectionPool:
 
     def _connect(self) -> Connection:
         last_error: Exception | None = None
-        for delay in itertools.chain(_backoff_delays(self.address.retry_for), [None]):
+        for delay in itertools.chain(backoff_delays(self.address.retry_for), [None]):
             try:
                 return Connection(self.address)
             except (OSError, ProtocolError) as error:
@@ -406,17 +406,26 @@ class AsyncConnection:
         return self.reader is not None and not self.reader.at_eof()
 
     async def call_many(self, commands: Sequence[Sequence[bytes]]) -> list[Reply]:
-        """Send `commands` in one write; their replies, parsed as the bytes arrive.
+        """Send `commands` in one write; their replies, parsed as the bytes arrive."""
+        await self.send(commands)
+        return await self.receive(len(commands))
+
+    async def send(self, commands: Sequence[Sequence[bytes]]) -> None:
+        """Write `commands` in one write (the halves of call_many let a cluster client
+        write to every node before it reads from any)."""
+        assert self.writer is not None
+        self.writer.write(b"".join(frame(argv) for argv in commands))
+        await self.writer.drain()
+
+    async def receive(self, wanted: int) -> list[Reply]:
+        """The next `wanted` replies, parsed as the bytes arrive.
 
         The reply timeout bounds each wait for more bytes: a store that keeps
         answering is never cut off, one that stalls is.
         """
-        assert self.writer is not None and self.reader is not None
-        self.writer.write(b"".join(frame(argv) for argv in commands))
-        await self.writer.drain()
+        assert self.reader is not None
         parser, reader, timeout = self.parser, self.reader, self.address.reply_timeout
         replies: list[Reply] = []
-        wanted = len(commands)
         while len(replies) < wanted:
             reply = parser.next_reply()
             if reply is not NEED_DATA:
@@ -469,7 +478,7 @@ class AsyncConnectionPool:
 
     async def _connect(self) -> AsyncConnection:
         last_error: Exception | None = None
-        for delay in itertools.chain(_backoff_delays(self.address.retry_for), [None]):
+        for delay in itertools.chain(backoff_delays(self.address.retry_for), [None]):
             conn = AsyncConnection(self.address)
             try:
                 await conn.open()

@@ -1,6 +1,6 @@
 """Turning the replies of a pipeline or transaction into what callers get.
 
-Shared by the in-process and the network pipelines, so both report errors,
+Shared by the in-process, network and cluster pipelines, so all report errors,
 aborted transactions and watch failures the same way.
 """
 
@@ -12,6 +12,14 @@ from typing import Any
 from queuekit.engine.errors import CommandError
 from queuekit.engine.replies import NULL_ARRAY, Reply
 from queuekit.errors import WatchError, response_error
+
+
+def command_result(reply: Reply) -> Any:
+    """One command's reply as a client hands it out: an error reply raises, the
+    null array is None."""
+    if isinstance(reply, CommandError):
+        raise response_error(reply.message)
+    return None if reply is NULL_ARRAY else reply
 
 
 def pipeline_results(replies: Sequence[Reply], *, raise_on_error: bool) -> list[Any]:

@@ -18,7 +18,12 @@ Steps, for a payload popped from a ready list of `queue`:
 3. One round trip (a MULTI in the burst worker): HMGET the job's status
    and dedup key, HSET status running, started_at and worker, and
    (rate-limited tasks) count the start in its window (ratelimit.py). A
-   cancelled job is skipped, not run, its status put back. Over the limit:
+   cancelled job is skipped, not run, its status put back. A job whose hash
+   says running, succeeded or failed already was delivered twice: the store
+   lost the pop that took it the first time (a Redis failover rolls back the
+   writes the replica had not received). It runs again, and stats count
+   `delivered_twice` with its outcome (a `job_delivered_twice` warning names
+   it). Over the limit:
    deferred to the window's end through the scheduled set (payload in the
    job hash, status scheduled, stats `rate_limited`); never dropped. The
    worker runtime starts a job that needs none of these answers (a known
@@ -88,6 +93,7 @@ log = structlog.get_logger(__name__)
 
 MAX_BACKOFF_S = 24 * 3600.0  # a day: past that a retry is no longer a retry
 JITTER = 0.25  # up to a quarter more, so retries of many jobs spread out
+_STARTED = (b"running", b"succeeded", b"failed")  # statuses only a started job has
 
 
 class Retry(Exception):  # named for what the task asks, like arq's Retry
@@ -175,10 +181,11 @@ class Fetched:
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """Start settled: run the task, then `finish`."""
+    """Start settled: run the task, then `finish` with `release` and `noted`."""
 
     invoke: Invoke
     release: Body
+    noted: Body  # counts of what the start found (step 3), written with the outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +244,15 @@ def settle(ctx: Context, job: Fetched, replies: list[Any]) -> Run | Done:
         return Done(body, Outcome.FAILED)
     if job.window is not None and not job.window.allows(replies[2]):
         return Done(_defer(keys, envelope, job.payload, job.window.end_ms), Outcome.RATE_LIMITED)
-    return Run(_invoke(job.task, envelope), release)
+    return Run(_invoke(job.task, envelope), release, _delivered_twice(job, status))
+
+
+def _delivered_twice(job: Fetched, status: bytes | None) -> Body:
+    """Step 3: the count of a job started again though its hash says it started."""
+    if status not in _STARTED:
+        return []
+    log.warning("job_delivered_twice", job_id=job.job_id, queue=job.queue, status=status.decode())
+    return [(b"HINCRBY", job.keys.stats, b"delivered_twice", 1)]
 
 
 def eager_invoke(job: Fetched) -> Invoke | None:
@@ -254,10 +269,14 @@ def _invoke(task: Task[Any, Any], envelope: Envelope) -> Invoke:
     return Invoke(task, envelope, _number(envelope, "timeout", task.options.timeout))
 
 
-def finish(ctx: Context, job: Fetched, ran: Ran, release: Body) -> tuple[Body, Outcome]:
-    """Step 5: the body that records how the run went, and its outcome."""
+def finish(
+    ctx: Context, job: Fetched, ran: Ran, release: Body, noted: Body
+) -> tuple[Body, Outcome]:
+    """Step 5: the body that records how the run went, with Run's `release` and
+    `noted`, and its outcome."""
     assert job.task is not None and job.envelope is not None  # settle ran it
-    return _finish(ctx, job.keys, job.task, job.envelope, ran, release)
+    body, outcome = _finish(ctx, job.keys, job.task, job.envelope, ran, release)
+    return body + noted, outcome
 
 
 def fail_body(ctx: Context, job: Fetched, error_type: str, message: str, release: Body) -> Body:
@@ -292,7 +311,7 @@ def process(ctx: Context, queue: str, payload: bytes) -> JobPlan:
             yield start.body
         return start.outcome
     ran: Ran = yield start.invoke
-    body, outcome = finish(ctx, job, ran, start.release)
+    body, outcome = finish(ctx, job, ran, start.release, start.noted)
     yield body
     if ran.reraise and ran.error is not None:
         raise ran.error  # KeyboardInterrupt, SystemExit, the worker's own cancellation

@@ -27,7 +27,8 @@ of the job layer stays inside one slot:
                                   (enqueued, or skipped and counted)
     qk:{<queue>}:tick:<task>:<t>  string, SET NX PX: the lock that lets one worker enqueue tick t
 
-Keys without a tag (one key each, never in a MULTI with a queue's keys):
+Keys without a tag, each in a slot of its own on a Redis Cluster, so the job
+layer writes them one key per command and never inside a MULTI:
 
     qk:queues                     set of queue names
     qk:workers                    set of registered worker ids
@@ -75,6 +76,7 @@ PRIORITY_NAMES = {"high": HIGH, "default": DEFAULT_PRIORITY, "low": LOW}
 STATS_COUNTERS = (
     "cancelled",
     "deduplicated",
+    "delivered_twice",
     "duplicate_ids",
     "enqueued",
     "failed",
@@ -82,6 +84,7 @@ STATS_COUNTERS = (
     "periodic_enqueued",
     "periodic_skipped",
     "rate_limited",
+    "records_missing",
     "redelivered",
     "requeued",
     "retried",

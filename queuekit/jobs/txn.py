@@ -18,7 +18,9 @@ to a watched key still fails the EXEC) and sends back the list of replies.
 The runner sends each yielded command on one pinned connection, then the body
 in MULTI/EXEC; if a watched key changed, EXEC runs nothing and the runner
 starts the plan again from the top (up to MAX_ATTEMPTS), so of many
-concurrent writers exactly one wins per key. `run_plan` returns the body that
+concurrent writers exactly one wins per key. A WatchError raised before the
+EXEC (on a Redis Cluster: the watched slot moved to another node) starts the
+plan again the same way. `run_plan` returns the body that
 ran, or None if the plan declined. Every key a plan touches must share one
 hash tag (WATCH and MULTI are per slot on a Redis Cluster).
 
@@ -70,14 +72,13 @@ def run_plan(client: Any, factory: PlanFactory) -> Body | None:
     """Run a plan on a synchronous client (see the module docstring)."""
     for _ in range(MAX_ATTEMPTS):
         with client.pipeline(transaction=True) as pipe:
-            plan = factory()
-            body = _drive(plan, pipe, client)
-            if body is None:
-                return None
-            pipe.multi()
-            for argv in body:
-                pipe.execute_command(*argv)
             try:
+                body = _drive(factory(), pipe, client)
+                if body is None:
+                    return None
+                pipe.multi()
+                for argv in body:
+                    pipe.execute_command(*argv)
                 check_replies(pipe.execute())
             except WatchError:
                 continue
@@ -143,13 +144,12 @@ async def run_plan_async(client: Any, factory: PlanFactory) -> Body | None:
             pipe.multi()
             for argv in body:
                 pipe.execute_command(*argv)
-            try:
-                check_replies(await pipe.execute())
-            except WatchError:
-                continue
-            return body
+            check_replies(await pipe.execute())
+        except WatchError:
+            continue
         finally:
             await pipe.reset()
+        return body
     raise _gave_up()
 
 

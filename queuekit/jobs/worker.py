@@ -16,7 +16,10 @@ Each loop of a runner:
    it never stops the worker;
 2. fetches with one BRPOP over every queue's level lists in strict order:
    the queues in the order given, levels 0, 1, 2 within each; its timeout
-   is short in burst mode and never past the next scheduled job's due time;
+   is short in burst mode and never past the next scheduled job's due time.
+   On a Redis Cluster, where queues live in different slots, a worker of
+   several queues pops each queue in turn (LMPOP, in order) and, when all
+   are empty, waits with BRPOP on the first one only;
 3. drives execution.process for the payload (decode, checks, run, outcome).
 
 `run_burst` returns once a fetch finds every ready list empty and no
@@ -30,8 +33,6 @@ Concurrency: `concurrency` runners fetch and run side by side; threads in
 loop), tasks of one event loop in `run_burst_async` (async tasks awaited,
 sync tasks in threads through asyncio.to_thread).
 
-Redis Cluster: the BRPOP of several queues spans several hash tags; on a
-cluster give a worker one queue.
 """
 
 from __future__ import annotations
@@ -116,12 +117,19 @@ class Worker:
         self.fetch_timeout_s = max(MIN_FETCH_TIMEOUT_S, fetch_timeout_s)
         worker_id = worker_id or new_worker_id()
         self.context = Context(tasks, clock or SystemClock(), worker_id, rng or random.Random())
-        self._fetch_keys: list[bytes] = []
         self._queue_of: dict[bytes, str] = {}
         for queue in self.queues:
             for ready in queue_keys(queue).ready:  # validates the name
-                self._fetch_keys.append(ready)
                 self._queue_of[ready] = queue
+        self._wait_keys = tuple(self._queue_of)  # BRPOP's keys, in strict order
+        # Step 2 on a cluster: one pop per queue, each inside its queue's slot,
+        # then a wait on the first queue alone.
+        self._turns: list[tuple[Any, ...]] = []
+        if getattr(client, "cluster", False) and len(self.queues) > 1:
+            for queue in self.queues:
+                levels = queue_keys(queue).ready
+                self._turns.append((b"LMPOP", len(levels), *levels, b"RIGHT"))
+            self._wait_keys = queue_keys(self.queues[0]).ready
         self._lock = threading.Lock()
 
     def _count(self, summary: Summary, outcome: Outcome) -> None:
@@ -176,7 +184,7 @@ class Worker:
                     self._move(queue, now)
                     dues[queue] = next_due_ms(self.client, queue)
             timeout = fetch_timeout_s(_earliest(dues), now, self.fetch_timeout_s)
-            popped = self.client.execute(b"BRPOP", *self._fetch_keys, timeout)
+            popped = self._fetch(timeout)
             if popped is not None:
                 queue = self._queue_of[popped[0]]
                 outcome = self._drive(process(self.context, queue, popped[1]))
@@ -187,6 +195,15 @@ class Worker:
             dues, refreshed = self._dues(), now
             if not self._due(_earliest(dues)):
                 return
+
+    def _fetch(self, wait_s: float) -> list[bytes] | None:
+        """Step 2: [ready list, payload], or None when nothing came in `wait_s`."""
+        for turn in self._turns:
+            popped = self.client.execute(*turn)
+            if popped is not None:
+                return _one(popped)
+        waited: list[bytes] | None = self.client.execute(b"BRPOP", *self._wait_keys, wait_s)
+        return waited
 
     def _dues(self) -> dict[str, int | None]:
         return {queue: next_due_ms(self.client, queue) for queue in self.queues}
@@ -234,7 +251,7 @@ class Worker:
                     await self._move_async(queue, now)
                     dues[queue] = await next_due_ms_async(self.client, queue)
             timeout = fetch_timeout_s(_earliest(dues), now, self.fetch_timeout_s)
-            popped = await self.client.execute(b"BRPOP", *self._fetch_keys, timeout)
+            popped = await self._fetch_async(timeout)
             if popped is not None:
                 queue = self._queue_of[popped[0]]
                 outcome = await self._drive_async(process(self.context, queue, popped[1]))
@@ -245,6 +262,15 @@ class Worker:
             dues, refreshed = await self._dues_async(), now
             if not self._due(_earliest(dues)):
                 return
+
+    async def _fetch_async(self, wait_s: float) -> list[bytes] | None:
+        """_fetch for async clients."""
+        for turn in self._turns:
+            popped = await self.client.execute(*turn)
+            if popped is not None:
+                return _one(popped)
+        waited: list[bytes] | None = await self.client.execute(b"BRPOP", *self._wait_keys, wait_s)
+        return waited
 
     async def _dues_async(self) -> dict[str, int | None]:
         return {queue: await next_due_ms_async(self.client, queue) for queue in self.queues}
@@ -269,6 +295,12 @@ class Worker:
         except StopIteration as stop:
             outcome: Outcome = stop.value
             return outcome
+
+
+def _one(popped: list[Any]) -> list[bytes]:
+    """LMPOP's [key, [payload]] as BRPOP's [key, payload]."""
+    key, (payload,) = popped
+    return [key, payload]
 
 
 def _earliest(dues: dict[str, int | None]) -> int | None:

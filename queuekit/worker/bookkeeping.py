@@ -66,7 +66,9 @@ def deregister(worker_id: str) -> Body:
     """The commands that take a worker out of the registry (a clean exit, or its reaper)."""
     return [
         (b"SREM", keys.WORKERS, worker_id),
-        (b"DEL", keys.worker_info(worker_id), keys.worker_alive(worker_id)),
+        # Two DELs, not one: untagged keys may sit in two slots of a cluster.
+        (b"DEL", keys.worker_info(worker_id)),
+        (b"DEL", keys.worker_alive(worker_id)),
     ]
 
 

@@ -17,8 +17,18 @@ them there for the reaper. Redis has no multi-source blocking move, so a
 fetch tries the sources in order without blocking (up to `count` LMOVEs of
 the first non-empty source, pipelined; a run of at-most-once sources still
 takes one LMPOP), and when all are empty waits with BLMOVE on the first
-reliable queue's default level, for at most RELIABLE_POLL_S: jobs there
+reliable queue's default level, for at most POLL_S: jobs there
 wake the worker at once, jobs anywhere else are seen within that time.
+
+On a Redis Cluster (`client.cluster`), queues live in different slots, and
+one command cannot pop from two of them. A worker of several queues then
+looks at its queues one at a time, in order: an LMPOP over one queue's
+levels (or its LMOVEs, at-least-once) per round trip, the first non-empty
+queue wins; when all are empty it waits on the first queue only (BLMPOP or,
+with an at-least-once queue, the BLMOVE above), for at most POLL_S, so a
+job arriving in another queue is seen within that time. Priority holds for
+the jobs present when it looks; the batch a flush fetches in its round trip
+(`piggyback`) comes from the first queue only.
 
 A fetch is never cancelled while it waits: its reply could carry popped
 jobs. Waits are bounded by the caller's timeout instead (runtime.py).
@@ -32,7 +42,7 @@ from typing import Any
 
 from queuekit.jobs.keys import DEFAULT_PRIORITY, queue_keys
 
-RELIABLE_POLL_S = 0.1  # longest an idle at-least-once worker waits before it looks again
+POLL_S = 0.1  # longest an idle worker waits on one list (or queue) before it looks again
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +78,18 @@ def sources(queues: Sequence[str], reliable: Callable[[str], bool], worker_id: s
     return found
 
 
-def _groups(all_sources: list[Source]) -> list[list[Source]]:
-    """Runs of consecutive at-most-once sources, and each reliable source alone."""
+def _groups(all_sources: list[Source], split: bool) -> list[list[Source]]:
+    """Runs of consecutive at-most-once sources (of one queue, when `split`), and
+    each reliable source alone."""
     groups: list[list[Source]] = []
     for source in all_sources:
-        if not source.reliable and groups and not groups[-1][0].reliable:
+        last = groups[-1][-1] if groups else None
+        if (
+            last is not None
+            and not source.reliable
+            and not last.reliable
+            and not (split and source.queue != last.queue)
+        ):
             groups[-1].append(source)
         else:
             groups.append([source])
@@ -80,12 +97,13 @@ def _groups(all_sources: list[Source]) -> list[list[Source]]:
 
 
 class Fetcher:
-    """Fetches batches from a fixed list of sources (module docstring)."""
+    """Fetches batches from a fixed list of sources (module docstring); `split`:
+    the queues live in different slots of a cluster."""
 
-    def __init__(self, all_sources: list[Source]) -> None:
+    def __init__(self, all_sources: list[Source], *, split: bool = False) -> None:
         self.sources = all_sources
         self._by_key = {source.key: source for source in all_sources}
-        self._groups = _groups(all_sources)
+        self._groups = _groups(all_sources, split)
         self._any_reliable = any(source.reliable for source in all_sources)
         reliable = [source for source in all_sources if source.reliable]
         default_level = [source for source in reliable if source.level == DEFAULT_PRIORITY]
@@ -94,7 +112,7 @@ class Fetcher:
     async def fetch(self, client: Any, count: int, timeout_s: float) -> Batch | None:
         """Up to `count` payloads of the first non-empty source, waiting up to
         `timeout_s` while all are empty; None if none came."""
-        if not self._any_reliable:
+        if len(self._groups) == 1 and not self._any_reliable:
             return await self._pop(client, self.sources, count, timeout_s)
         for group in self._groups:
             if group[0].reliable:
@@ -103,14 +121,16 @@ class Fetcher:
                 batch = await self._pop(client, group, count, None)
             if batch is not None:
                 return batch
-        return await self._wait(client, timeout_s)
+        if self._any_reliable:
+            return await self._wait(client, timeout_s)
+        return await self._pop(client, self._groups[0], count, min(timeout_s, POLL_S))
 
     def piggyback(self, count: int) -> tuple[Any, ...] | None:
-        """A non-blocking LMPOP of up to `count` over the sources, to send with other
-        commands (at-most-once sources only; None otherwise)."""
+        """A non-blocking LMPOP of up to `count` over the sources (the first queue's,
+        when split), to send with other commands; None with at-least-once sources."""
         if self._any_reliable or count <= 0:
             return None
-        keys = [source.key for source in self.sources]
+        keys = [source.key for source in self._groups[0]]
         return (b"LMPOP", len(keys), *keys, b"RIGHT", b"COUNT", count)
 
     def batch(self, reply: Any) -> Batch | None:
@@ -141,7 +161,7 @@ class Fetcher:
     async def _wait(self, client: Any, timeout_s: float) -> Batch | None:
         source = self._wait_on
         assert source is not None and source.destination is not None
-        wait = min(timeout_s, RELIABLE_POLL_S)
+        wait = min(timeout_s, POLL_S)
         command = (b"BLMOVE", source.key, source.destination, b"RIGHT", b"LEFT", wait)
         payload = await client.execute(*command)
         return Batch(source, [payload]) if payload is not None else None

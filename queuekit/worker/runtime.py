@@ -13,9 +13,10 @@ Three loops share the process:
   thread pool of `concurrency` threads, reported timed out at their timeout
   and abandoned (a thread cannot be stopped), after which the process stops
   fetching, finishes its other jobs and exits RECYCLE to be replaced.
-- flush: finished jobs are written together, in one MULTI: every outcome
-  body and the in-flight record's removal (and, at-least-once, the
-  acknowledgement), the totals, the registry's progress and the peaks. A
+- flush: finished jobs are written together, in one round trip: a MULTI
+  per queue (its slot) holding every outcome body and the in-flight record's
+  removal (and, at-least-once, the acknowledgement), then the totals, the
+  registry's progress and the peaks, one untagged key per command. A
   job's capacity slot frees only once that write is done, so the store
   never counts more jobs in progress than the workers' capacity: the peak
   is exact. At-most-once, the same round trip ends with an LMPOP for the
@@ -47,6 +48,7 @@ from typing import Any
 
 import structlog
 
+from queuekit.client.results import pipeline_results
 from queuekit.engine.clock import Clock, SystemClock
 from queuekit.errors import QueuekitError, StoreConnectionError
 from queuekit.exitcodes import ExitCode
@@ -158,7 +160,10 @@ class WorkerProcess:
         self.ctx = Context(tasks, self.clock, self.worker_id, random.Random())
         self.queues = settings.queues
         self.reliable = tuple(queue for queue in self.queues if settings.reliable(queue))
-        self.fetcher = Fetcher(sources(self.queues, settings.reliable, self.worker_id))
+        self.fetcher = Fetcher(
+            sources(self.queues, settings.reliable, self.worker_id),
+            split=getattr(client, "cluster", False),
+        )
         self.report = Report(self.worker_id)
         self.background = Background(self, tasks)
         self.in_flight = 0  # fetched and not yet acknowledged
@@ -216,30 +221,32 @@ class WorkerProcess:
     async def _write(
         self, doing: str, parts: list[Body], *, transaction: bool = True
     ) -> list[list[Any]]:
-        """The parts in one round trip, in one MULTI/EXEC unless told otherwise; each
-        part's replies, errors included. Sent until the store answers: what it
-        records exists only here.
+        """The parts in one round trip; each part's replies, errors included. Sent
+        until the store answers: what it records exists only here.
 
-        Each part stays inside one slot (a queue's hash tag, or one untagged key
-        per command), so a Redis Cluster transport can send a MULTI per part.
+        With `transaction`, each part of several commands runs in its own inline
+        MULTI/EXEC, so each part must stay inside one slot: a queue's hash tag
+        (a lone command may touch any key). A Redis Cluster transport sends each
+        such transaction to its node, all in the same round trip.
         """
         failures = 0
         while True:
-            pipe = self.client.pipeline(transaction=transaction)
+            pipe = self.client.pipeline(transaction=False)
             for part in parts:
+                atomic = transaction and len(part) > 1
+                if atomic:
+                    pipe.execute_command(b"MULTI")
                 for argv in part:
                     pipe.execute_command(*argv)
+                if atomic:
+                    pipe.execute_command(b"EXEC")
             try:
                 replies = list(await pipe.execute(raise_on_error=False))
             except StoreConnectionError as error:
                 await self._store_away(doing, error, failures)
                 failures += 1
                 continue
-            split, start = [], 0
-            for part in parts:
-                split.append(replies[start : start + len(part)])
-                start += len(part)
-            return split
+            return _split_replies(parts, replies, transaction=transaction)
 
     # -- fetch and start -------------------------------------------------------------
 
@@ -362,7 +369,7 @@ class WorkerProcess:
         if isinstance(start, Done):
             self._finished.append(_Finished(job, source, start.body, start.outcome, None, False))
             return
-        self._spawn(job, source, start.invoke, now_ms, _ready(start.release))
+        self._spawn(job, source, start.invoke, now_ms, _ready(start))
 
     def _spawn(
         self,
@@ -383,8 +390,9 @@ class WorkerProcess:
     async def _run(
         self, job: Fetched, source: Source, invoke: Invoke, started: Awaitable[Any]
     ) -> None:
-        """Run the job, then queue its outcome. `started` gives its release (SREM of
-        its dedup key), or, for an eager job, its start replies to settle first."""
+        """Run the job, then queue its outcome. `started` gives its settled start (the
+        release of its dedup key, what its start found), or, for an eager job, its
+        start replies to settle first."""
         ran: Ran | None
         try:
             if invoke.task.is_async:
@@ -395,34 +403,36 @@ class WorkerProcess:
             self.report.abandoned += 1
             ran = None
         try:
-            release = self._release(job, await started)
+            release, noted = self._release(job, await started)
         except asyncio.CancelledError:  # stopped at once while its start was still unanswered
-            release = []
+            release, noted = [], []
         if ran is None or (ran.reraise and isinstance(ran.error, asyncio.CancelledError)):
             self.report.cancelled += 1
             body, outcome = self._interrupted(job, source, release)
+            body = body + noted
         else:
             if ran.abandoned:
                 self.report.abandoned += 1
                 self.report.recycle = True
                 log.warning("sync_job_abandoned", job_id=job.job_id, task=invoke.task.name)
-            body, outcome = finish(self.ctx, job, ran, release)
+            body, outcome = finish(self.ctx, job, ran, release, noted)
         self._finished.append(_Finished(job, source, body, outcome, ran, True))
         self._dirty.set()
 
-    def _release(self, job: Fetched, started: Any) -> Body:
-        """The release of a job's dedup key: given, or read from its start replies."""
-        if isinstance(started, _Release):
-            return started.body
+    def _release(self, job: Fetched, started: Any) -> tuple[Body, Body]:
+        """The release of a job's dedup key and the counts of what its start found
+        (execution.Run): given, or settled from its start replies."""
+        if isinstance(started, Run):
+            return started.release, started.noted
         problem = _first_error(started)
         if problem is not None:
             log.error("job_start_failed", job_id=job.job_id, queue=job.queue, error=str(problem))
-            return []
+            return [], []
         start = settle(self.ctx, job, started)
         if isinstance(start, Run):
-            return start.release
+            return start.release, start.noted
         log.warning("job_ran_while_cancelled", job_id=job.job_id, queue=job.queue)
-        return []
+        return [], []
 
     def _interrupted(self, job: Fetched, source: Source, release: Body) -> tuple[Body, Outcome]:
         """A job cancelled at shutdown: failed (reason shutdown), or requeued at-least-once."""
@@ -511,15 +521,18 @@ class WorkerProcess:
         if finished:
             in_flight, now = self.in_flight - len(finished), self.clock.now_ms()
             plain += bookkeeping.progress(self.worker_id, len(finished), in_flight, now)
-        return [*map(bookkeeping.coalesce_counters, bodies.values()), plain]
+        # Untagged keys live in slots of their own: each command is a part.
+        return [*map(bookkeeping.coalesce_counters, bodies.values()), *([argv] for argv in plain)]
 
     async def _reconcile(self, parts: list[Body], written: list[list[Any]]) -> None:
         """Undo the decrements of in-flight records that were gone when the flush ran.
 
-        A record is gone if the store restarted empty, or if a reaper took this
-        worker for dead (its heartbeat lapsed) and settled its jobs already: the
-        counters were then decremented for it once before. The HDEL's reply says
-        how many were still there; the difference is given back at once.
+        A record is gone if the store restarted empty, if a Redis failover rolled
+        back the start that wrote it (the job may then run twice: its pop may be
+        rolled back too), or if a reaper took this worker for dead (its heartbeat
+        lapsed) and settled its jobs already: the counters were then decremented
+        for it once before. The HDEL's reply says how many were still there; the
+        difference is given back at once, and counted (stats `records_missing`).
         """
         fixes: Body = []
         missing_total = 0
@@ -529,11 +542,12 @@ class WorkerProcess:
                     missing = len(argv) - 2 - reply
                     stats = queue_keys(keys.queue_of(argv[1])).stats
                     fixes.append((b"HINCRBY", stats, b"in_progress", missing))
+                    fixes.append((b"HINCRBY", stats, b"records_missing", missing))
                     missing_total += missing
         if fixes:
             log.warning("in_flight_records_missing", worker=self.worker_id, count=missing_total)
             fixes.append(bookkeeping.total_in_progress(missing_total))
-            await self._write("reconcile", [fixes])
+            await self._write("reconcile", [[fix] for fix in fixes])
 
     def _next_fetch(self, freed: int) -> list[Body]:
         """An LMPOP for the slots this flush frees, sent after its writes in the same
@@ -566,15 +580,28 @@ class WorkerProcess:
             self.metrics.retried(job.queue, envelope.task)
 
 
-@dataclass(frozen=True, slots=True)
-class _Release:
-    """A job's release body, known when it was started."""
-
-    body: Body
+async def _ready(start: Run) -> Run:
+    """A start settled already, as `_run` awaits it."""
+    return start
 
 
-async def _ready(release: Body) -> _Release:
-    return _Release(release)
+def _split_replies(parts: list[Body], replies: list[Any], *, transaction: bool) -> list[list[Any]]:
+    """Each part's replies among a `_write` pipeline's: an inline transaction's are
+    its EXEC's, or its EXEC's error once per command when it did not run."""
+    split: list[list[Any]] = []
+    start = 0
+    for part in parts:
+        if transaction and len(part) > 1:
+            executed = replies[start + len(part) + 1]
+            if isinstance(executed, list):
+                split.append(pipeline_results(executed, raise_on_error=False))
+            else:
+                split.append([executed] * len(part))
+            start += len(part) + 2
+        else:
+            split.append(replies[start : start + len(part)])
+            start += len(part)
+    return split
 
 
 def _first_error(replies: list[Any]) -> Exception | None:

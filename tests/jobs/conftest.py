@@ -1,4 +1,5 @@
-"""The `store` fixture: every job test runs on memory://, a queuekit server and redis-server.
+"""The `store` fixture: every job test runs on memory://, a queuekit server, redis-server
+and a Redis Cluster (3 primaries, 3 replicas).
 
 A `Store` bundles a fresh, empty store and what tests need around it: a
 sync client, a way to make an async client, the URL (None for memory://),
@@ -22,10 +23,11 @@ from queuekit.connect import connect, connect_async
 from queuekit.engine.clock import FakeClock
 from queuekit.jobs import AsyncJobClient, JobClient, TaskSet
 from tests.support.queuekit_server import RunningServer, running_server
+from tests.support.redis_cluster import LocalCluster
 from tests.support.redis_server import RedisServer
 from tests.support.wire import encode_command
 
-STORES = ["memory", "queuekit", "redis"]
+STORES = ["memory", "queuekit", "redis", "cluster"]
 
 
 @dataclass
@@ -37,6 +39,7 @@ class Store:
     clock: FakeClock
     url: str | None = None
     memory: MemoryStore | None = None
+    cluster: LocalCluster | None = None
 
     def async_client(self) -> Any:
         """A new async client of the same store (make it inside the event loop)."""
@@ -51,7 +54,16 @@ class Store:
         return AsyncJobClient(client, tasks=tasks, clock=self.clock)
 
     def keys(self) -> list[bytes]:
+        if self.cluster is not None:  # KEYS answers for one node of a cluster
+            return self.cluster.keys()
         return sorted(self.client.execute(b"KEYS", b"*"))
+
+    def flushall(self) -> None:
+        """Empty the store, as a restart without persistence would."""
+        if self.cluster is not None:  # FLUSHALL answers for one node of a cluster
+            self.cluster.flushall()
+        else:
+            self.client.execute(b"FLUSHALL")
 
     def run(self, coroutine: Any) -> Any:
         return asyncio.run(coroutine)
@@ -72,7 +84,7 @@ def _flushall(host: str, port: int) -> None:
 
 @pytest.fixture(params=STORES)
 def store(request: pytest.FixtureRequest) -> Iterator[Store]:
-    """An empty store of each kind: memory://, the queuekit server, redis-server."""
+    """An empty store of each kind: memory://, the queuekit server, redis-server, a cluster."""
     clock = FakeClock()
     if request.param == "memory":
         memory = MemoryStore(clock=clock)
@@ -80,6 +92,15 @@ def store(request: pytest.FixtureRequest) -> Iterator[Store]:
             yield Store("memory", MemoryClient(memory), clock, memory=memory)
         finally:
             memory.close()
+        return
+    if request.param == "cluster":
+        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+        cluster.flushall()
+        client = connect(cluster.url)
+        try:
+            yield Store("cluster", client, clock, url=cluster.url, cluster=cluster)
+        finally:
+            client.close()
         return
     if request.param == "queuekit":
         server: RunningServer | RedisServer = request.getfixturevalue("jobs_server")
@@ -96,7 +117,12 @@ def store(request: pytest.FixtureRequest) -> Iterator[Store]:
 
 @pytest.fixture
 def network_url(request: pytest.FixtureRequest) -> str:
-    """The URL of an empty network store (parametrize indirectly with 'queuekit' or 'redis')."""
+    """The URL of an empty network store (parametrize indirectly with 'queuekit', 'redis'
+    or 'cluster')."""
+    if request.param == "cluster":
+        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+        cluster.flushall()
+        return cluster.url
     if request.param == "queuekit":
         server: RunningServer | RedisServer = request.getfixturevalue("jobs_server")
     else:

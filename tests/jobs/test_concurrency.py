@@ -32,7 +32,7 @@ def produce(url: str, start: Any, results: Any, index: int) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("network_url", ["queuekit", "redis"], indirect=True)
+@pytest.mark.parametrize("network_url", ["queuekit", "redis", "cluster"], indirect=True)
 def test_exactly_one_producer_wins_each_dedup_key(network_url: str) -> None:
     """8 processes race on the same keys; each key is won once, the rest are counted."""
     context = multiprocessing.get_context("spawn")

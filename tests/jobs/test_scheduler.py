@@ -201,7 +201,7 @@ def schedule(url: str, due_ms: int, start: Any, results: Any) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("store", ["queuekit", "redis"], indirect=True)
+@pytest.mark.parametrize("store", ["queuekit", "redis", "cluster"], indirect=True)
 def test_four_scheduler_processes_move_each_job_exactly_once(store: Store) -> None:
     """10,000 jobs due together, 4 scheduler processes: each lands once."""
     ids, due = enqueue_due_together(store)

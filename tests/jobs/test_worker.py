@@ -88,6 +88,30 @@ def test_queues_are_taken_in_the_order_given(store: Store) -> None:
     assert summary.as_dict()["succeeded"] == 2
 
 
+def test_the_async_worker_takes_queues_in_the_order_given(store: Store) -> None:
+    """The same order from run_burst_async (on a cluster: one queue at a time)."""
+    tasks, calls = recording_tasks()
+    client = store.jobs(tasks)
+    client.enqueue("app.record", "second-high", _queue="second", _priority="high")
+    client.enqueue("app.record", "first-low", _queue="first", _priority="low")
+    summary = run_async_worker(store, tasks, queues=["first", "second"])
+    assert calls == ["first-low", "second-high"]
+    assert summary.succeeded == 2
+
+
+def test_a_job_delivered_again_after_it_ran_is_run_and_counted(store: Store) -> None:
+    """As when a failover rolls back the pop that took it: it runs again, counted."""
+    tasks, calls = recording_tasks()
+    job = store.jobs(tasks).enqueue("app.record", "once")
+    assert job is not None
+    payload = store.client.lrange(Q.ready[1], 0, -1)[0]
+    make_worker(store, tasks).run_burst()
+    store.client.lpush(Q.ready[1], payload)  # the rolled-back pop
+    assert make_worker(store, tasks).run_burst().succeeded == 1
+    assert calls == ["once", "once"]
+    assert store.client.hget(Q.stats, b"delivered_twice") == b"1"
+
+
 def test_sync_and_async_tasks_run_on_both_workers(store: Store) -> None:
     """Plain and async functions run on the sync worker and on the async worker."""
     tasks, calls = recording_tasks()

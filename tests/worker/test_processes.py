@@ -25,7 +25,7 @@ from tests.worker import sample_tasks
 
 Q = queue_keys("default")
 WAIT_S = 120.0
-NETWORK = pytest.mark.parametrize("network_url", ["queuekit", "redis"], indirect=True)
+NETWORK = pytest.mark.parametrize("network_url", ["queuekit", "redis", "cluster"], indirect=True)
 SPAWN = multiprocessing.get_context("spawn")
 
 

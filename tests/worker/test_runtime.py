@@ -341,6 +341,73 @@ def test_at_least_once_keeps_strict_priority_and_acknowledges(store: Store) -> N
     assert not leftover(store, b":processing:", b":running:")
 
 
+# -- several queues ------------------------------------------------------------------------
+
+
+def _noting_tasks() -> tuple[TaskSet, list[str]]:
+    tasks, order = TaskSet(), []
+
+    @tasks.task(name="note")
+    def note(label: str) -> None:
+        order.append(label)
+
+    return tasks, order
+
+
+@pytest.mark.parametrize("reliable", [(), ("second",)], ids=["at-most-once", "mixed"])
+def test_a_worker_of_several_queues_takes_them_in_order(
+    store: Store, reliable: tuple[str, ...]
+) -> None:
+    """The first queue's jobs run first (on a cluster, queues are fetched in turn)."""
+    tasks, order = _noting_tasks()
+    jobs = store.jobs(tasks)
+    for n in range(3):
+        jobs.enqueue("note", f"second-{n}", _queue="second")
+    for n in range(3):
+        jobs.enqueue("note", f"first-{n}", _queue="first")
+    report = run(store, tasks, concurrency=1, queues=("first", "second"), at_least_once=reliable)
+    assert report.summary.succeeded == 6
+    assert order == [f"first-{n}" for n in range(3)] + [f"second-{n}" for n in range(3)]
+
+
+def test_an_idle_worker_of_several_queues_takes_a_job_from_a_later_one(store: Store) -> None:
+    """A job enqueued on the second queue while the worker waits is run."""
+    tasks, order = _noting_tasks()
+
+    async def during(worker: WorkerProcess, client: Any) -> None:
+        await asyncio.sleep(0.3)  # the worker waits on empty queues
+        await store.async_jobs(client, tasks).enqueue("note", "late", _queue="second")
+
+        async def ran() -> bool:
+            return order == ["late"]
+
+        await until(ran)
+        worker.shutdown.request()
+
+    run(store, tasks, during, burst=False, queues=("first", "second"))
+    assert order == ["late"]
+
+
+# -- a pop the store lost -----------------------------------------------------------------
+
+
+def test_a_job_delivered_again_after_it_ran_is_run_and_counted(store: Store) -> None:
+    """As when a failover rolls back its pop: it runs again; stats count it."""
+    tasks, order = _noting_tasks()
+    job = store.jobs(tasks).enqueue("note", "once")
+    assert job is not None
+    payload = store.client.execute(b"LRANGE", Q.ready[1], 0, -1)[0]
+    run(store, tasks)
+    store.client.execute(b"LPUSH", Q.ready[1], payload)  # the rolled-back pop
+    with capture_logs() as logs:
+        report = run(store, tasks)
+    assert report.summary.succeeded == 1
+    assert order == ["once", "once"]
+    assert stats(store)["delivered_twice"] == 1
+    twice = [entry for entry in logs if entry["event"] == "job_delivered_twice"]
+    assert [(entry["job_id"], entry["status"]) for entry in twice] == [(job.id, "succeeded")]
+
+
 # -- the reaper ---------------------------------------------------------------------------
 
 
@@ -452,7 +519,7 @@ def test_a_store_emptied_mid_job_leaves_counters_right_and_the_worker_registered
 
     async def during(worker: WorkerProcess, client: Any) -> None:
         await until(lambda: _running(client, 1))
-        await client.execute(b"FLUSHALL")
+        store.flushall()
         store.clock.advance(1.0)  # the next heartbeat is due
         await until(lambda: _registered(client, worker.worker_id))
         await until(lambda: _done(client, job.id))
@@ -465,6 +532,7 @@ def test_a_store_emptied_mid_job_leaves_counters_right_and_the_worker_registered
     assert int(store.client.execute(b"GET", K.IN_PROGRESS)) == 0
     missing = [entry["count"] for entry in logs if entry["event"] == "in_flight_records_missing"]
     assert missing == [1]
+    assert stats(store)["records_missing"] == 1
 
 
 async def _registered(client: Any, worker_id: str) -> bool:
