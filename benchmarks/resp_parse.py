@@ -4,9 +4,11 @@ One read of a pipelining client, 16 `SET key:<n> <32-byte value>` arrays in one
 buffer, is fed to a RequestParser and cut into commands, `--reads` times per
 round, by:
 
-    fast path      RequestParser as the server uses it
+    hiredis path   RequestParser as the server uses it with hiredis installed
+                   (the `fast` extra): whole reads go to hiredis, checked
+    python path    the same parser without hiredis: its pure-Python fast path
     exact path     the same parser with `_parse_fast` switched off, the reference
-                   the fast path must agree with, byte for byte
+                   both fast paths must agree with, byte for byte
 
 plus, for scale, the floor of any parser in Python: `bytes.split` of the same
 buffer on CRLF. The modes alternate within each round, so the noise of a
@@ -23,14 +25,26 @@ import statistics
 import time
 from collections.abc import Callable
 
+from queuekit.resp import accelerator
 from queuekit.resp.encoder import encode_command
+from queuekit.resp.limits import Limits
 from queuekit.resp.requests import RequestParser
 
 PIPELINE = 16  # commands per read
 
 
+class PythonRequestParser(RequestParser):
+    """The parser without hiredis."""
+
+    __slots__ = ()
+
+    def __init__(self, limits: Limits | None = None, *, authenticated: bool = True) -> None:
+        super().__init__(limits, authenticated=authenticated)
+        self._whole_reads = None
+
+
 class ExactRequestParser(RequestParser):
-    """The parser with its fast path switched off."""
+    """The parser with its fast paths switched off."""
 
     __slots__ = ()
 
@@ -66,10 +80,12 @@ def split_only(data: bytes, reads: int) -> float:
 
 
 MODES: dict[str, Callable[[bytes, int], float]] = {
-    "fast path": parse_with(RequestParser),
+    "python path": parse_with(PythonRequestParser),
     "exact path": parse_with(ExactRequestParser),
     "bytes.split floor": split_only,
 }
+if accelerator.AVAILABLE:
+    MODES = {"hiredis path": parse_with(RequestParser), **MODES}
 
 
 def main() -> None:
@@ -86,6 +102,8 @@ def main() -> None:
     print(
         f"{PIPELINE} SET commands per read, {len(data)} bytes; {args.reads} reads x {args.rounds}"
     )
+    if not accelerator.AVAILABLE:
+        print("hiredis not installed (pip install 'queuekit[fast]'): its path skipped")
     print(f"{'mode':<20} {'commands/s':>14} {'us/read':>10}")
     for mode, times in seconds.items():
         median = statistics.median(times)

@@ -28,6 +28,12 @@ def format_double(value: float) -> bytes:
 
 def encode_reply(reply: Reply, resp: int = 2) -> bytes:
     """One reply as RESP bytes."""
+    # The replies that are one line (+OK, +PONG, a nil) skip the list and the join.
+    kind = type(reply)
+    if kind is Status:
+        return b"+%s\r\n" % reply
+    if reply is None:
+        return b"_\r\n" if resp == 3 else b"$-1\r\n"
     out: list[bytes] = []
     _encode(reply, resp, out)
     return b"".join(out)

@@ -27,17 +27,19 @@ Rules, as Redis 7.0's networking.c keeps them:
 
 Speed: multibulk commands are cut from one `bytes` buffer with `find`,
 `split` and slices, never byte by byte; canonical ones by a fast path that
-must accept and refuse exactly what the exact path does. A multibulk whose
-bulks arrive over many reads keeps the bulks already read, as Redis keeps
-c->argv, so each is parsed once. The parser remembers how many bytes it
-needs at least before it looks again, so a 100 MB argument arriving in
-64 KB reads is joined once, and a line sent a byte at a time is not
-re-scanned for every byte.
+must accept and refuse exactly what the exact path does. When hiredis is
+installed, a whole read is offered to it first; accelerator.py says when its
+commands are taken: only where they are provably the exact path's. A
+multibulk whose bulks arrive over many reads keeps the bulks already read,
+as Redis keeps c->argv, so each is parsed once. The parser remembers how
+many bytes it needs at least before it looks again, so a 100 MB argument
+arriving in 64 KB reads is joined once, and a line sent a byte at a time is
+not re-scanned for every byte.
 """
 
 from __future__ import annotations
 
-from queuekit.resp import errors
+from queuekit.resp import accelerator, errors
 from queuekit.resp.errors import RemoteProtocolError
 from queuekit.resp.limits import Limits
 
@@ -60,6 +62,8 @@ class RequestParser:
         "_partial",
         "_remaining",
         "_wait_for",
+        "_whole_read_limit",
+        "_whole_reads",
         "authenticated",
         "limits",
     )
@@ -84,6 +88,13 @@ class RequestParser:
         self._remaining = 0
         self._bulk = -1
         self._partial = 0
+        # hiredis, when installed, for reads no longer than any limit (accelerator rule 1).
+        self._whole_reads = accelerator.WholeReads() if accelerator.AVAILABLE else None
+        self._whole_read_limit = min(
+            self.limits.max_bulk_length,
+            self.limits.max_multibulk_length,
+            self.limits.max_inline_length,
+        )
 
     @property
     def buffered(self) -> int:
@@ -133,24 +144,34 @@ class RequestParser:
         self._buf = buf[pos:] if pos < size else b""
 
     def _parse_fast(self, buf: bytes, start: int, out: list[list[bytes]]) -> int:
-        """The common case at C speed: split on CRLF and walk the lines.
+        """The common case at C speed: hiredis, else split on CRLF and walk the lines.
 
-        Accepts only frames the exact parser below would accept the same way
-        (canonical counts and lengths within the limits, each bulk exactly
-        its declared length), from `start`; at the first anything else it
-        returns the offset of that command and the exact parser takes over
-        from there. A large buffer is split a window at a time, so that a
-        bulk full of CRLFs cannot make a list of millions of lines.
+        The rest of the buffer from `start` goes to hiredis first, when it is
+        installed, and is taken whole if accelerator.py's rules allow.
+        Otherwise: accepts only frames the exact parser below would accept
+        the same way (canonical counts and lengths within the limits, each
+        bulk exactly its declared length), from `start`; at the first
+        anything else it returns the offset of that command and the exact
+        parser takes over from there. A large buffer is split a window at a
+        time, so that a bulk full of CRLFs cannot make a list of millions of
+        lines.
         """
+        if not self.authenticated:  # the exact path applies the small pre-AUTH limits
+            return start
+        size = len(buf)
+        whole_reads = self._whole_reads
+        if whole_reads is not None and 0 < size - start <= self._whole_read_limit:
+            commands = whole_reads.split(buf[start:] if start else buf)
+            if commands is not None:
+                out += commands
+                return size
         limits = self.limits
         if (
-            not self.authenticated  # the exact path applies the small pre-AUTH limits
-            or limits.max_bulk_length < _FAST_MAX_BULK
+            limits.max_bulk_length < _FAST_MAX_BULK
             or limits.max_multibulk_length < _FAST_MAX_COUNT
             or limits.max_inline_length < _FAST_MAX_HEADER
         ):
             return start
-        size = len(buf)
         while True:
             if start == 0 and size <= _FAST_WINDOW_BYTES:
                 window = buf

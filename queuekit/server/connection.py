@@ -33,7 +33,7 @@ import structlog
 
 from queuekit.engine import errors as engine_errors
 from queuekit.engine.errors import CommandError
-from queuekit.engine.replies import Blocked, Reply
+from queuekit.engine.replies import Blocked, Reply, Status
 from queuekit.engine.session import Session
 from queuekit.resp.encoder import encode_reply
 from queuekit.resp.errors import RemoteProtocolError
@@ -157,13 +157,13 @@ class Connection(asyncio.Protocol):
             return [], error
 
     def _run(self, commands: Sequence[list[bytes]]) -> None:
-        out = self._out
+        append = self._out.append
         self._running = True
         session = self.session
         run_in_engine = self.server.engine.execute
         # The common case skips the AUTH and subscribed-mode checks entirely;
-        # any reply other than bytes or int (OK from AUTH, SUBSCRIBE's pushes,
-        # HELLO's map) re-reads the state that could have changed them.
+        # any reply other than bytes or int (OK from AUTH or QUIT, SUBSCRIBE's
+        # pushes, HELLO's map) re-reads the state that could have changed them.
         plain = self.authenticated and not (self.channels or self.patterns)
         # Replies not yet written: past the output limit they are written (and
         # the limit checked) at once, so a pipeline of huge replies to a client
@@ -181,19 +181,21 @@ class Connection(asyncio.Protocol):
                     reply = self.execute(argv)
                 kind = type(reply)
                 if kind is bytes:
-                    out.append(b"$%d\r\n%s\r\n" % (len(reply), reply))
+                    append(b"$%d\r\n%s\r\n" % (len(reply), reply))
                     pending += len(reply)
                 elif kind is int:
-                    out.append(b":%d\r\n" % reply)
+                    append(b":%d\r\n" % reply)
                 elif kind is Blocked:
                     self._block(reply)
                     self._pending = list(commands[index + 1 :])
                     break
                 else:
-                    resp = session.resp  # HELLO answers in the protocol it switches to
-                    if reply is not NO_REPLY:
-                        data = encode_reply(reply, resp)
-                        out.append(data)
+                    if kind is Status:  # +OK, the commonest of the rest, inline
+                        append(b"+%s\r\n" % reply)
+                    elif reply is not NO_REPLY:
+                        # HELLO answers in the protocol it switches to: read after it ran.
+                        data = encode_reply(reply, session.resp)
+                        append(data)
                         pending += len(data)
                     if self.closing:
                         break

@@ -325,6 +325,53 @@ CASES = [
         [b"SET", b"b", b"y" * 5000],
         [b"SET", b"c", b"3"],
     ),
+    # -- RESP3 lookalikes: what a reply parser (hiredis) reads as commands -----
+    *(
+        bad(
+            f"lookalike {kind} element",
+            b"*2\r\n$4\r\nECHO\r\n" + item,
+            f"Protocol error: expected '$', got '{item[:1].decode()}'",
+        )
+        for kind, item in [
+            ("simple string", b"+abc\r\n"),
+            ("big number", b"(12\r\n"),
+            ("verbatim", b"=7\r\ntxt:abc\r\n"),
+            ("null", b"_\r\n"),
+            ("boolean", b"#t\r\n"),
+            ("double", b",1.5\r\n"),
+            ("error", b"-ERR x\r\n"),
+            ("map", b"%1\r\n$1\r\na\r\n$1\r\nb\r\n"),
+            ("set", b"~1\r\n$1\r\na\r\n"),
+            ("push", b">1\r\n$1\r\na\r\n"),
+            ("attribute", b"|1\r\n$1\r\na\r\n$1\r\nb\r\n"),
+        ]
+    ),
+    ok("lookalike simple string is inline", b"+PING\r\n", [b"+PING"]),
+    ok("lookalike empty bulk is inline", b"$0\r\n\r\n", [b"$0"]),
+    ok("lookalike bulk is inline", b"$4\r\nPING\r\n", [b"$4"], [b"PING"]),
+    ok("lookalike set is inline", b"~1\r\n$4\r\nPING\r\n", [b"~1"], [b"$4"], [b"PING"]),
+    ok("lookalike push is inline", b">1\r\n$4\r\nPING\r\n", [b">1"], [b"$4"], [b"PING"]),
+    ok(
+        "lookalike attribute is inline",
+        b"|1\r\n$1\r\na\r\n$1\r\nb\r\n",
+        [b"|1"],
+        [b"$1"],
+        [b"a"],
+        [b"$1"],
+        [b"b"],
+    ),
+    ok(
+        "lookalike map is inline",
+        b"%1\r\n$1\r\na\r\n$1\r\nb\r\n",
+        [b"%1"],
+        [b"$1"],
+        [b"a"],
+        [b"$1"],
+        [b"b"],
+    ),
+    ok("lookalike boolean false after a command", PING + b"#f\r\n", [b"PING"], [b"#f"]),
+    ok("lookalike integer zero before a command", b":0\r\n" + PING, [b":0"], [b"PING"]),
+    ok("lookalike null after a command", PING + b"_\r\n", [b"PING"], [b"_"]),
 ]
 
 # A command that has begun, and an inline one: what may follow a complete case.

@@ -1,11 +1,13 @@
 """RequestParser, h11 style: one table of cases drives every check.
 
 Each case is fed whole, byte by byte, in random chunkings and followed by
-the start of another command, to the parser as the server uses it and to
-the same parser with its fast path switched off: all must give the case's
-commands (and its error, after the commands that preceded it). Hypothesis
-then checks that any bytes parse or raise RemoteProtocolError, the same
-however they are cut, and that encode_command round-trips.
+the start of another command, to the parser as the server uses it (hiredis
+first, when installed), to the same parser without hiredis, and to the same
+parser with its fast paths switched off: all must give the case's commands
+(and its error, after the commands that preceded it). Hypothesis then checks
+that any bytes, RESP3 lookalikes included, parse or raise
+RemoteProtocolError, the same however they are cut and on every path, and
+that encode_command round-trips.
 
 The table is in request_cases.py; its expectations are Redis 7.0.15's, which
 `test_redis_agrees` checks against a real redis-server.
@@ -23,6 +25,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from queuekit.resp import accelerator
+from queuekit.resp import errors as protocol_errors
 from queuekit.resp.encoder import encode_command
 from queuekit.resp.errors import RemoteProtocolError
 from queuekit.resp.limits import Limits
@@ -32,8 +36,18 @@ from tests.support import wire
 from tests.support.redis_server import RedisServer, start_redis
 
 
+class PythonRequestParser(RequestParser):
+    """The parser without hiredis: its pure-Python fast path, then the exact path."""
+
+    __slots__ = ()
+
+    def __init__(self, limits: Limits | None = None, *, authenticated: bool = True) -> None:
+        super().__init__(limits, authenticated=authenticated)
+        self._whole_reads = None
+
+
 class ExactRequestParser(RequestParser):
-    """The parser with its fast path switched off: what the fast path must agree with."""
+    """The parser with its fast paths switched off: what they must agree with."""
 
     __slots__ = ()
 
@@ -41,7 +55,10 @@ class ExactRequestParser(RequestParser):
         return start
 
 
-PARSERS = [RequestParser, ExactRequestParser]
+PARSERS = [RequestParser, PythonRequestParser, ExactRequestParser]
+needs_hiredis = pytest.mark.skipif(
+    not accelerator.AVAILABLE, reason="hiredis is not installed (it is in the test extra)"
+)
 
 
 def ids(cases: Sequence[Case]) -> list[str]:
@@ -136,21 +153,21 @@ def test_fast_path_takes_canonical_frames() -> None:
         + PING
     )
     out: list[list[bytes]] = []
-    assert RequestParser()._parse_fast(canonical, 0, out) == len(canonical)
+    assert PythonRequestParser()._parse_fast(canonical, 0, out) == len(canonical)
     assert len(out) == 4
     for other in [b"*1\r\n$04\r\nPING\r\n", mb(b"x" * 4096), mb(*[b"v"] * 1025), b"PING\r\n"]:
         out = []
-        assert RequestParser()._parse_fast(PING + other + PING, 0, out) == len(PING)
+        assert PythonRequestParser()._parse_fast(PING + other + PING, 0, out) == len(PING)
         assert out == [[b"PING"]]
 
 
 def test_fast_path_is_off_where_the_exact_path_applies_other_rules() -> None:
     """Before AUTH, and with limits below its tables, the fast path consumes nothing."""
     for parser in [
-        RequestParser(authenticated=False),
-        RequestParser(Limits(max_bulk_length=4095)),
-        RequestParser(Limits(max_multibulk_length=1023)),
-        RequestParser(Limits(max_inline_length=4)),
+        PythonRequestParser(authenticated=False),
+        PythonRequestParser(Limits(max_bulk_length=4095)),
+        PythonRequestParser(Limits(max_multibulk_length=1023)),
+        PythonRequestParser(Limits(max_inline_length=4)),
     ]:
         assert parser._parse_fast(PING, 0, []) == 0
 
@@ -165,7 +182,7 @@ def test_fast_path_splits_a_large_buffer_in_windows() -> None:
     assert out == commands
 
 
-class CountingParser(RequestParser):
+class CountingParser(PythonRequestParser):
     """Counts the commands the exact path reads from a count line."""
 
     __slots__ = ("exact",)
@@ -190,6 +207,58 @@ def test_fast_path_goes_on_after_a_command_split_between_reads() -> None:
     parser.feed(data[half:])
     assert first + parser.commands() == [[b"SET", b"key:%d" % i, b"value"] for i in range(100)]
     assert parser.exact == 1
+
+
+@needs_hiredis
+def test_hiredis_takes_a_whole_read_beyond_the_python_tables() -> None:
+    """With hiredis, a whole read of canonical commands is taken in one step, big bulks too."""
+    commands = [[b"SET", b"k", b"x" * 5000], [b"RPUSH", b"l", *[b"v"] * 2000], [b"PING"]]
+    data = b"".join(mb(*command) for command in commands)
+    out: list[list[bytes]] = []
+    assert RequestParser()._parse_fast(data, 0, out) == len(data)
+    assert out == commands
+
+
+LOOKALIKES = [case.data for case in CASES if case.name.startswith("lookalike")]
+
+
+@needs_hiredis
+@pytest.mark.parametrize("data", LOOKALIKES)
+def test_hiredis_leaves_resp3_lookalikes_to_the_exact_parser(data: bytes) -> None:
+    """A read holding a type byte that hiredis reads as a bulk or an array is declined."""
+    assert accelerator.WholeReads().split(data) is None
+
+
+@needs_hiredis
+@pytest.mark.parametrize(
+    "partial", [b"*2\r\n", b"*2\r\n$3\r\nGET\r\n", b"*1\r\n$4\r\nPI", PING[:-1], PING + b"*"]
+)
+def test_hiredis_declines_a_read_that_ends_inside_a_command(partial: bytes) -> None:
+    """A read ending inside a command is declined, and the next read starts afresh."""
+    whole_reads = accelerator.WholeReads()
+    assert whole_reads.split(partial) is None
+    assert whole_reads.split(PING) == [[b"PING"]]
+
+
+@pytest.mark.parametrize("parser_class", PARSERS)
+@pytest.mark.parametrize(
+    ("limits", "data", "error"),
+    [
+        (Limits(max_bulk_length=8), mb(b"ECHO", b"123456789"), protocol_errors.INVALID_BULK_LENGTH),
+        (
+            Limits(max_multibulk_length=2),
+            mb(b"a", b"b", b"c"),
+            protocol_errors.INVALID_MULTIBULK_LENGTH,
+        ),
+        (Limits(max_inline_length=1), PING, protocol_errors.TOO_BIG_MBULK_COUNT),
+    ],
+)
+def test_each_limit_holds_for_a_whole_read(
+    parser_class: type[RequestParser], limits: Limits, data: bytes, error: str
+) -> None:
+    """A complete frame over one limit fails in one read too, where hiredis would take it."""
+    case = Case("over a limit", data, [], error, limits=limits)
+    check(case, run(parser_class, case, [data]))
 
 
 def test_split_args_reads_a_c_string() -> None:
@@ -238,6 +307,18 @@ TOKENS = [
     b"*", b"$", b"\r\n", b"\r", b"\n", b"\0", b"-", b"+", b" ", b"\t", b"\x0b", b'"', b"'",
     b"\\", b"\\x4", b"x", b"0", b"1", b"3", b"12", b"PING", b"\xff",
     b"*1\r\n", b"*2\r\n", b"$1\r\n", b"$3\r\n", b"$0\r\n", b"*-1\r\n",
+    b"+OK\r\n", b"(12\r\n", b"=5\r\ntxt:a\r\n", b"_\r\n", b"#f\r\n", b":0\r\n",
+    b"~1\r\n", b">1\r\n", b"|1\r\n", b"%1\r\n",
+]  # fmt: skip
+
+# RESP3 items other than '$' bulks, each well formed: a reply parser such as
+# hiredis reads them, inside an array or alone, where Redis refuses or reads
+# them inline.
+RESP3_ITEMS = [
+    b"+abc\r\n", b"(12\r\n", b"=7\r\ntxt:abc\r\n", b"_\r\n", b"#t\r\n", b"#f\r\n",
+    b",1.5\r\n", b":0\r\n", b"-ERR x\r\n", b"*0\r\n", b"*-1\r\n",
+    b"%1\r\n$1\r\na\r\n$1\r\nb\r\n", b"~1\r\n$1\r\na\r\n", b">1\r\n$1\r\na\r\n",
+    b"|1\r\n$1\r\na\r\n$1\r\nb\r\n",
 ]  # fmt: skip
 
 
@@ -260,13 +341,29 @@ def multibulk_frames(draw: st.DrawFn, *, mutate: bool) -> bytes:
     return b"".join(parts)
 
 
+@st.composite
+def resp3_lookalikes(draw: st.DrawFn) -> bytes:
+    """An array of '$' bulks and other RESP3 items, or one such item alone."""
+    bulk = st.binary(max_size=6).map(lambda arg: b"$%d\r\n%s\r\n" % (len(arg), arg))
+    items = draw(st.lists(bulk | st.sampled_from(RESP3_ITEMS), min_size=1, max_size=4))
+    kind = draw(st.sampled_from([b"*", b"*", b"~", b">", b"|", b"%"]))
+    if kind == b"%" and len(items) % 2:
+        items.append(b"$1\r\nz\r\n")
+    count = len(items) // 2 if kind in (b"|", b"%") else len(items)
+    return kind + b"%d\r\n" % count + b"".join(items)
+
+
 inline_lines = st.lists(
     st.sampled_from([b"a", b"bc", b" ", b"\t", b'"q r"', b"'s'", b'"\\x41"', b"\\", b'"', b"'"]),
     max_size=6,
 ).map(lambda words: b"".join(words) + b"\r\n")
 noise = st.lists(st.sampled_from(TOKENS) | st.binary(max_size=3), max_size=40).map(b"".join)
 streams = st.lists(
-    multibulk_frames(mutate=False) | multibulk_frames(mutate=True) | inline_lines | noise,
+    multibulk_frames(mutate=False)
+    | multibulk_frames(mutate=True)
+    | resp3_lookalikes()
+    | inline_lines
+    | noise,
     min_size=1,
     max_size=8,
 ).map(b"".join)
@@ -292,24 +389,26 @@ def outcome_of(outcome: Outcome) -> tuple[list[list[bytes]], str | None, int | N
 def test_any_bytes_parse_or_raise(
     data: bytes, points: list[int], limits: Limits, authenticated: bool
 ) -> None:
-    """Any bytes give commands of bytes or RemoteProtocolError, the same whole, cut or exact."""
+    """Any bytes give commands of bytes or RemoteProtocolError, alike however cut, on any path."""
     case = Case("fuzz", data, [], limits=limits, authenticated=authenticated)
-    whole = run(RequestParser, case, [data])
+    whole = run(ExactRequestParser, case, [data])
     assert all(type(arg) is bytes for command in whole.commands for arg in command)
     assert all(command for command in whole.commands)
     expected = outcome_of(whole)
-    assert outcome_of(run(RequestParser, case, cut(data, points))) == expected
-    assert outcome_of(run(ExactRequestParser, case, [data])) == expected
-    assert outcome_of(run(ExactRequestParser, case, cut(data, points))) == expected
+    for parser_class in PARSERS:
+        assert outcome_of(run(parser_class, case, [data])) == expected
+        assert outcome_of(run(parser_class, case, cut(data, points))) == expected
 
 
 @settings(max_examples=300, deadline=None)
 @given(stream=streams, points=st.lists(st.integers(min_value=0), max_size=12))
 def test_fast_and_exact_paths_agree_on_frames(stream: bytes, points: list[int]) -> None:
-    """On generated frames, canonical or not, the fast path changes nothing but speed."""
+    """On generated frames, canonical or not, the fast paths change nothing but speed."""
     case = Case("frames", stream, [])
-    fast = outcome_of(run(RequestParser, case, cut(stream, points)))
-    assert fast == outcome_of(run(ExactRequestParser, case, [stream]))
+    expected = outcome_of(run(ExactRequestParser, case, [stream]))
+    assert outcome_of(run(RequestParser, case, [stream])) == expected
+    assert outcome_of(run(RequestParser, case, cut(stream, points))) == expected
+    assert outcome_of(run(PythonRequestParser, case, cut(stream, points))) == expected
 
 
 arguments = st.binary(max_size=20) | st.sampled_from([b"", b"\r\n", b"*1\r\n$0\r\n", b"\0"])
