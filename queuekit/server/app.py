@@ -20,10 +20,11 @@ Persistence (`appendonly`): before listening, the multi-part AOF in
 DIR/appendonlydir is replayed, base then incr files (persistence.aofdir; a
 corrupt file stops the start-up, untouched); then every write is propagated
 into the last incr file. BGREWRITEAOF and the automatic rewrite compact it
-(aofrewrite.py). `release()` is the release point: connections call it
-before writing replies, so no client hears of a write the file does not hold
-(fsynced too, under `always`). A write or fsync that fails under `always`
-stops the server without sending those replies, as Redis exits.
+(aofrewrite.py). `release()` is the release point: connections hold their
+replies (`hold_replies`) until it has run, once per event-loop pass for all
+of them (group commit), so no client hears of a write the file does not
+hold (fsynced too, under `always`). A write or fsync that fails under
+`always` stops the server without sending those replies, as Redis exits.
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ class Server:
         self.listening: Listening | None = None
         self.aof: AppendOnlyFile | None = None  # None: no persistence, the hot path's test
         self.aof_dir: AofDirectory | None = None  # the files `aof` is the last of
+        self._holding: list[Connection] = []  # clients whose replies wait for release()
         self.rewriter = aofrewrite.AofRewriter(self)
         self.snapshots = snapshots.Snapshots(self)
         self._propagation: Propagation | None = None
@@ -178,6 +180,24 @@ class Server:
         aof.append(propagation.take())
         aof.flush()
         self.aof, self.aof_dir, self._propagation = aof, directory, propagation
+
+    def hold_replies(self, conn: Connection) -> None:
+        """`conn` has replies waiting for the release point: run it after this pass.
+
+        A callback scheduled now runs after every client read in this pass of
+        the event loop and before the next pass's reads, like Redis's
+        beforeSleep: one file write (and one fsync under `always`) covers every
+        client's commands of the pass.
+        """
+        if not self._holding:
+            asyncio.get_running_loop().call_soon(self._release_held)
+        self._holding.append(conn)
+
+    def _release_held(self) -> None:
+        holding, self._holding = self._holding, []
+        released = self.release()
+        for conn in holding:
+            conn.release_held(released)
 
     def release(self) -> bool:
         """Put the writes run so far in the file (the release point); False if it failed.

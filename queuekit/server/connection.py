@@ -16,10 +16,15 @@ Rules:
    stays bounded whatever a client does.
 4. A malformed frame gets its error reply, after the replies of the commands
    before it, and then the connection is closed; nobody else is affected.
-5. With an append-only file, replies leave only through `_flush`, which first
-   calls the server's release point: the writes those replies acknowledge
-   (a served blocked client's pop included) are in the file before any
-   client hears of them. If that fails the replies are dropped, never sent.
+5. With an append-only file, replies are held, not written: `_flush` hands
+   them to the server, which at the end of the event-loop pass runs its
+   release point once for every client that read something (group commit,
+   as Redis's beforeSleep: one write and, under `always`, one fsync for all
+   of them) and then has each write what it held. So the writes those
+   replies acknowledge (a served blocked client's pop included) are in the
+   file before any client hears of them. If the release fails the replies
+   are dropped, never sent. Anything written while replies are held (a
+   pub/sub message, an error) goes behind them, and a hang-up waits for them.
 """
 
 from __future__ import annotations
@@ -96,6 +101,8 @@ class Connection(asyncio.Protocol):
         self._timeout: asyncio.TimerHandle | None = None
         self._pending: list[list[bytes]] = []
         self._out: list[bytes] = []
+        self._held: list[bytes] = []  # replies waiting for the release point (rule 5)
+        self._held_bytes = 0
         self._running = False
         self.closing = False
 
@@ -209,8 +216,8 @@ class Connection(asyncio.Protocol):
             self._running = False
             self.last_command = commands[-1][0]
             self._flush()
-            if self.closing and self.transport is not None:
-                self.transport.close()  # QUIT: hang up once its reply is written
+            if self.closing:
+                self._hang_up()  # QUIT: once its reply is written
 
     def execute(self, argv: list[bytes]) -> Reply:
         """One command for this client, with the connection-level checks first."""
@@ -285,14 +292,17 @@ class Connection(asyncio.Protocol):
 
     def _flush(self) -> None:
         if self._out:
-            if self.server.aof is not None and not self.server.release():
-                self._out.clear()  # rule 5: the server is stopping
-                return
             data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
             self._out.clear()
-            self._write(data)
+            if self.server.aof is None:
+                self._write(data)
+            else:
+                self._hold(data)
 
     def _write(self, data: bytes) -> None:
+        if self._held:  # behind the replies waiting for the release point
+            self._hold(data)
+            return
         transport = self.transport
         if transport is None or transport.is_closing():
             return
@@ -302,10 +312,32 @@ class Connection(asyncio.Protocol):
             log.warning("client_output_buffer_limit", client=self.address, bytes=pending)
             self.abort()
 
+    def _hold(self, data: bytes) -> None:
+        if not self._held:
+            self.server.hold_replies(self)
+        self._held.append(data)
+        self._held_bytes += len(data)
+        pending = self.output_pending
+        if pending > self.server.config.output_buffer_limit:  # rule 3 counts held bytes too
+            log.warning("client_output_buffer_limit", client=self.address, bytes=pending)
+            self.abort()
+
+    def release_held(self, released: bool) -> None:
+        """The server's release point ran: write the held replies, or drop them if it failed."""
+        held, self._held, self._held_bytes = self._held, [], 0
+        if released:
+            self._write(b"".join(held))
+        if self.closing:
+            self._hang_up()
+
     def close(self) -> None:
         """Close after the replies already written (QUIT, protocol errors)."""
         self.closing = True
-        if self.transport is not None:
+        self._hang_up()
+
+    def _hang_up(self) -> None:
+        # Held replies are written first: release_held hangs up after them.
+        if self.transport is not None and not self._held:
             self.transport.close()
 
     def abort(self) -> None:
@@ -324,11 +356,11 @@ class Connection(asyncio.Protocol):
 
     @property
     def output_pending(self) -> int:
-        """Bytes of replies written but not yet taken by the client."""
+        """Bytes of replies not yet taken by the client, held ones included."""
         transport = self.transport
         if transport is None or transport.is_closing():
             return 0
-        return transport.get_write_buffer_size()
+        return transport.get_write_buffer_size() + self._held_bytes
 
     @property
     def fd(self) -> int:
