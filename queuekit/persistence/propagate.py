@@ -51,7 +51,7 @@ from queuekit.engine.commands.strings import (
     parse_options,
 )
 from queuekit.engine.replies import NULL_ARRAY, Blocked, Reply
-from queuekit.resp.encoder import encode_command
+from queuekit.resp.encoder import encode_commands
 
 if TYPE_CHECKING:
     from queuekit.engine.command import Command
@@ -110,9 +110,11 @@ class Propagation:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.db = engine.db
-        self._frames: list[bytes] = []
-        # Inside EXEC: the frames of its body, wrapped at end_exec (rule 7).
-        self._exec: list[bytes] | None = None
+        # The commands to log, encoded by `take()` in one go: cheaper than
+        # one encoding per command (the engine never changes an argv it ran).
+        self._frames: list[Argv] = []
+        # Inside EXEC: the commands of its body, wrapped at end_exec (rule 7).
+        self._exec: list[Argv] | None = None
 
     def attach(self) -> None:
         self.engine.propagator = self
@@ -146,9 +148,9 @@ class Propagation:
     def end_exec(self) -> None:
         body, self._exec = self._exec, None
         if body:
-            self._frames.append(encode_command((b"MULTI",)))
+            self._frames.append((b"MULTI",))
             self._frames.extend(body)
-            self._frames.append(encode_command((b"EXEC",)))
+            self._frames.append((b"EXEC",))
 
     def deleted(self, key: bytes) -> None:
         """The keyspace removed `key` on its own (rule 6)."""
@@ -157,11 +159,10 @@ class Propagation:
     # -- output ----------------------------------------------------------------
 
     def _emit(self, argv: Argv) -> None:
-        frame = encode_command(argv)
         if self._exec is not None:
-            self._exec.append(frame)
+            self._exec.append(argv)
         else:
-            self._frames.append(frame)
+            self._frames.append(argv)
 
     def pending(self) -> bool:
         return bool(self._frames)
@@ -170,7 +171,7 @@ class Propagation:
         """The frames logged since the last call (b"" if none), and forget them."""
         if not self._frames:
             return b""
-        frames = b"".join(self._frames)
+        frames = encode_commands(self._frames)
         self._frames.clear()
         return frames
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from queuekit.resp.encoder import encode_command, encode_reply, format_double
+from queuekit.resp.encoder import encode_command, encode_commands, encode_reply, format_double
 from tests.resp.reply_cases import REPLY_CASES, ReplyCase
 from tests.support import wire
 
@@ -65,6 +65,16 @@ def test_format_double(value: float, text: bytes) -> None:
 def test_encode_command(argv: list[bytes], data: bytes) -> None:
     """A command is an array of bulk strings."""
     assert encode_command(argv) == data
+
+
+@pytest.mark.parametrize("size", [0, 1, 9, 10, 511, 512, 513, 100_000])
+@pytest.mark.parametrize("count", [1, 63, 64, 65, 1000])
+def test_encode_commands_on_both_sides_of_the_header_tables(size: int, count: int) -> None:
+    """Short headers come from tables, longer ones are formatted: the bytes agree."""
+    argv = [b"x" * size] * count
+    expected = b"*%d\r\n" % count + b"$%d\r\n%s\r\n" % (size, b"x" * size) * count
+    assert encode_command(argv) == expected
+    assert encode_commands([argv, [b"PING"], argv]) == expected + b"*1\r\n$4\r\nPING\r\n" + expected
 
 
 def test_unknown_value_is_refused() -> None:
