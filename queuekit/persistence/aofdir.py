@@ -136,6 +136,16 @@ class AofDirectory:
         """Bytes of the base and every incr (Redis's aof_current_size)."""
         return self._sealed_bytes + (self.incr.size if self.incr is not None else 0)
 
+    def growth_due(self, rewrite_percentage: int, rewrite_min_size: int) -> int | None:
+        """The files' growth in percent since the last rewrite, if Redis's
+        automatic-rewrite rule says that is enough: past `rewrite_min_size`
+        bytes and grown by `rewrite_percentage` or more (0: never)."""
+        size = self.current_size
+        if not rewrite_percentage or size <= rewrite_min_size:
+            return None
+        growth = size * 100 // max(self.size_at_rewrite, 1) - 100
+        return growth if growth >= rewrite_percentage else None
+
     # -- start-up ---------------------------------------------------------------------
 
     def upgrade_if_needed(self) -> bool:

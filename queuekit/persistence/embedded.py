@@ -9,9 +9,7 @@ The files are the server's, written by the server's pieces (Propagation,
 AofDirectory, AppendOnlyFile), laid out as `queuekit server --data-dir DIR`
 lays them out (DIR/appendonlydir/, Redis 7's multi-part AOF): the server
 opens what memory:// wrote, and the other way round (one at a time).
-opened by the same `aofdir.open_aof` as the server's. The
-in-process store never rewrites (compacts) them; a server started on the
-directory can (BGREWRITEAOF).
+opened by the same `aofdir.open_aof` as the server's.
 
 Rules:
 1. One writer per directory: the directory's lock file (lockfile.py) is
@@ -39,6 +37,15 @@ Rules:
    each directory is abandoned, so `check()` refuses there and `close()`
    leaves the files alone, and each PersistingLock gets a fresh mutex, as
    the old one may have been held by a thread the child does not have.
+6. Compaction: when the files have grown past Redis's automatic-rewrite rule
+   (auto-aof-rewrite-percentage 100, min size 64 MB), checked at open and
+   by the cron, they are rewritten as one base, the dataset as it is, by
+   the server's own steps (aofdir rule 4), so a crash at any moment still
+   loads every write. In this process there is no child to fork safely (the
+   app has threads), so the rewrite runs in the foreground, under the
+   store's lock: it pauses the store while the base is written (0.4 s per
+   million small keys), once per doubling of the files. A failed rewrite is
+   logged and leaves the files as they were; the next check tries again.
 """
 
 from __future__ import annotations
@@ -50,12 +57,21 @@ import threading
 import weakref
 from pathlib import Path
 
+import structlog
+
 from queuekit.engine.engine import Engine
 from queuekit.errors import PersistenceError
 from queuekit.persistence.aof import FSYNC_POLICIES, AppendOnlyFile
 from queuekit.persistence.aofdir import AofDirectory, open_aof
 from queuekit.persistence.lockfile import lock_directory
 from queuekit.persistence.propagate import Propagation
+from queuekit.persistence.rewrite import write_base_file
+
+log = structlog.get_logger(__name__)
+
+# Redis's auto-aof-rewrite-percentage and auto-aof-rewrite-min-size defaults (rule 6).
+REWRITE_PERCENTAGE = 100
+REWRITE_MIN_SIZE = 64 * 1024 * 1024
 
 
 class DataDirectory:
@@ -65,7 +81,14 @@ class DataDirectory:
     """
 
     def __init__(
-        self, path: Path, lock_fd: int, propagation: Propagation, files: AofDirectory
+        self,
+        path: Path,
+        lock_fd: int,
+        propagation: Propagation,
+        files: AofDirectory,
+        *,
+        rewrite_percentage: int = REWRITE_PERCENTAGE,
+        rewrite_min_size: int = REWRITE_MIN_SIZE,
     ) -> None:
         assert files.incr is not None
         self.path = path
@@ -73,13 +96,19 @@ class DataDirectory:
         self.aof: AppendOnlyFile = files.incr  # the file appended to
         self._lock_fd = lock_fd
         self._propagation = propagation
+        self._rewrite_rule = (rewrite_percentage, rewrite_min_size)
         self._owner = os.getpid()
         # Why commands are refused (rules 3 to 5); None while they may run.
         self._refusal: PersistenceError | None = None
 
     @classmethod
-    def open(cls, directory: str | os.PathLike[str], engine: Engine, fsync: str) -> DataDirectory:
+    def open(
+        cls, directory: str | os.PathLike[str], engine: Engine, fsync: str, **rewrite_rule: int
+    ) -> DataDirectory:
         """Lock `directory` (made if missing), load it into `engine`, log its writes.
+
+        `rewrite_rule` (rewrite_percentage, rewrite_min_size) overrides Redis's
+        automatic-rewrite defaults (rule 6).
 
         Raises ValueError for an unknown fsync policy, PersistenceError if the
         directory is in use or cannot be read, CorruptFileError (naming the
@@ -101,8 +130,9 @@ class DataDirectory:
         files: AofDirectory | None = None
         try:
             files, _ = open_aof(path, engine, fsync)
-            opened = cls(path, lock_fd, propagation, files)
+            opened = cls(path, lock_fd, propagation, files, **rewrite_rule)
             opened.release()  # the DELs of keys the load found expired
+            opened.compact_if_grown()
         except BaseException:
             propagation.detach()
             if files is not None:
@@ -139,9 +169,33 @@ class DataDirectory:
             raise
 
     def cron(self) -> None:
-        """The cron's expiry DELs into the file, then everysec's fsync if one is due."""
+        """The cron's expiry DELs into the file, everysec's fsync if one is due,
+        and a compaction if the files have grown enough (rule 6)."""
         self.release()
         self.aof.cron()
+        self.compact_if_grown()
+
+    def compact_if_grown(self) -> None:
+        growth = self.files.growth_due(*self._rewrite_rule)
+        if growth is not None:
+            log.info("aof_rewrite_automatic", growth_percent=growth, dir=str(self.path))
+            self.compact()
+
+    def compact(self) -> bool:
+        """Rewrite the files as one base holding the dataset (rule 6); False if that failed."""
+        self.release()  # every write so far into the incr that becomes history
+        files = self.files
+        temp = files.temp_path(os.getpid())
+        try:
+            files.begin_rewrite()
+            keys = write_base_file(temp, self._propagation.db)
+            files.finish_rewrite(temp)
+        except (OSError, PersistenceError) as error:
+            files.abort_rewrite(temp)
+            log.warning("aof_rewrite_failed", dir=str(self.path), error=str(error))
+            return False
+        log.info("aof_rewrite_done", dir=str(self.path), keys=keys, bytes=files.current_size)
+        return True
 
     def close(self) -> None:
         """Write and fsync what is left, let go of the lock (rule 4). Idempotent."""

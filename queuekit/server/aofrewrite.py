@@ -203,13 +203,11 @@ class AofRewriter:
     def _growth_percent(self) -> int | None:
         """The AOF's growth over its size after the last rewrite, if a rewrite is due."""
         directory, config = self.server.aof_dir, self.server.config
-        if directory is None or not config.auto_aof_rewrite_percentage:
+        if directory is None:
             return None
-        size = directory.current_size
-        if size <= config.auto_aof_rewrite_min_size:
-            return None
-        growth = size * 100 // max(directory.size_at_rewrite, 1) - 100
-        return growth if growth >= config.auto_aof_rewrite_percentage else None
+        return directory.growth_due(
+            config.auto_aof_rewrite_percentage, config.auto_aof_rewrite_min_size
+        )
 
     def _limited(self) -> bool:
         """Rule 5: whether this attempt must wait."""

@@ -29,10 +29,12 @@ import queuekit.persistence.embedded as embedded
 from queuekit import connect
 from queuekit.client.memory import AsyncMemoryClient, MemoryClient, MemoryStore, open_store
 from queuekit.engine.clock import FakeClock
+from queuekit.engine.engine import Engine
 from queuekit.engine.session import Session
 from queuekit.errors import CorruptFileError, PersistenceError, UsageError
 from queuekit.jobs import JobStatus, TaskSet, Worker
 from queuekit.jobs.job import Job
+from queuekit.persistence.aofdir import REWRITE_TEMP_PREFIX
 from queuekit.persistence.lockfile import LOCK_NAME
 from queuekit.server.app import Server
 from queuekit.server.config import ServerConfig
@@ -333,6 +335,79 @@ def test_a_failed_fsync_under_always_fails_the_call_and_every_later_one(
         client.set("k", "v")
     with pytest.raises(PersistenceError, match="failed and takes no more commands"):
         client.get("before")
+
+
+# -- compaction ------------------------------------------------------------------------------
+
+SMALL_RULE = {"rewrite_percentage": 100, "rewrite_min_size": 4096}
+NEVER = {"rewrite_percentage": 0, "rewrite_min_size": 0}
+
+
+def open_directory(path: Path, **rule: int) -> tuple[Engine, embedded.DataDirectory]:
+    engine = Engine(FakeClock(START_MS))
+    return engine, embedded.DataDirectory.open(path, engine, "always", **rule)
+
+
+def overwrite(engine: Engine, directory: embedded.DataDirectory, times: int) -> None:
+    """Many writes, few keys: the files grow, the dataset does not."""
+    for n in range(times):
+        engine.execute(Session(), [b"SET", b"key:%d" % (n % 10), b"%d" % n, b"PX", b"60000"])
+        engine.execute(Session(), [b"RPUSH", b"list", b"%d" % n])
+        directory.release()
+
+
+def files_bytes(directory: embedded.DataDirectory) -> int:
+    """Bytes in the directory's files, once a compaction's old files are gone."""
+    if directory.files.unlinking is not None:
+        directory.files.unlinking.join(WAIT_S)
+    return sum(file.stat().st_size for file in (directory.path / "appendonlydir").iterdir())
+
+
+def test_the_cron_compacts_files_grown_past_the_rewrite_rule(data_dir: Path) -> None:
+    engine, directory = open_directory(data_dir, **SMALL_RULE)
+    overwrite(engine, directory, 2000)
+    grown = files_bytes(directory)
+    directory.cron()
+    # The base holds the dataset; the list of 2,000 elements is one RPUSH.
+    assert files_bytes(directory) < grown / 2
+    assert directory.files.growth_due(**SMALL_RULE) is None  # measured from the new base
+    overwrite(engine, directory, 3)  # appended after the compaction, to the new incr
+    expected = dataset(engine)
+    directory.close()
+    reopened, again = open_directory(data_dir, **NEVER)
+    assert dataset(reopened) == expected
+    again.close()
+
+
+def test_files_grown_while_closed_are_compacted_at_open(data_dir: Path) -> None:
+    engine, directory = open_directory(data_dir, **NEVER)
+    overwrite(engine, directory, 2000)
+    grown, expected = files_bytes(directory), dataset(engine)
+    directory.close()
+    reopened, again = open_directory(data_dir, **SMALL_RULE)
+    assert files_bytes(again) < grown / 2
+    assert dataset(reopened) == expected
+    again.close()
+
+
+def test_a_failed_compaction_leaves_the_files_as_they_were(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, directory = open_directory(data_dir, **NEVER)
+    overwrite(engine, directory, 50)
+
+    def full_disk(*args: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(embedded, "write_base_file", full_disk)
+    assert directory.compact() is False
+    assert not list((data_dir / "appendonlydir").glob(REWRITE_TEMP_PREFIX + "*"))
+    overwrite(engine, directory, 5)  # the store goes on logging
+    expected = dataset(engine)
+    directory.close()
+    reopened, again = open_directory(data_dir, **NEVER)
+    assert dataset(reopened) == expected
+    again.close()
 
 
 # -- damaged files -------------------------------------------------------------------------
