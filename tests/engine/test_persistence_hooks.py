@@ -33,6 +33,50 @@ def test_changes_count_writes_that_changed_something(client: Client) -> None:
     assert client.db.changes == 5
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("INCR", "counter"),
+        ("DECR", "counter"),
+        ("INCRBY", "counter", 5),
+        ("INCRBYFLOAT", "counter", "1.5"),
+        ("APPEND", "string", "more"),
+        ("SETRANGE", "string", 1, "x"),
+        ("LPUSH", "list", "z"),
+        ("RPUSH", "list", "z", "y"),
+        ("LPUSHX", "list", "z"),
+        ("LPOP", "list"),
+        ("RPOP", "list"),
+        ("LSET", "list", 0, "w"),
+        ("LMOVE", "list", "list", "LEFT", "RIGHT"),
+        ("SADD", "set", "new"),
+        ("SREM", "set", "a"),
+        ("SPOP", "set"),
+        ("HSET", "hash", "g", "2"),
+        ("HINCRBY", "hash", "f", 1),
+        ("HDEL", "hash", "f"),
+        ("ZADD", "zset", 3, "c"),
+        ("ZINCRBY", "zset", 1, "a"),
+        ("ZPOPMIN", "zset"),
+        ("PEXPIRE", "string", 100_000),
+    ],
+    ids=lambda command: " ".join(map(str, command)),
+)
+def test_a_change_in_place_to_an_existing_key_counts(
+    client: Client, command: tuple[object, ...]
+) -> None:
+    """The in-place fast paths (INCR of a counter, a push onto a list...) count too."""
+    client("INCRBY", "counter", 10)  # held as an int: INCR's fast path
+    client("SET", "string", "value")
+    client("RPUSH", "list", "a", "b", "c")
+    client("SADD", "set", "a", "b", "c")
+    client("HSET", "hash", "f", "1")
+    client("ZADD", "zset", 1, "a", 2, "b")
+    before = client.db.changes
+    client(*command)
+    assert client.db.changes > before
+
+
 def test_flushall_and_expiry_count_their_keys(client: Client) -> None:
     """FLUSHALL counts every key it drops; a key that expires counts as a change."""
     client("MSET", "a", "1", "b", "2", "c", "3")

@@ -75,6 +75,8 @@ def push(db: Database, argv: Sequence[bytes], *, left: bool, existing: bool = Fa
         db.add(key, items)
     elif db.watchers:
         db.modified(key)
+    else:  # modified()'s count, without the call
+        db.changes += 1
     if len(argv) == 3:  # one element: the queue's common case, without slicing
         item = argv[2]
         if left:

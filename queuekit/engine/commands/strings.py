@@ -270,6 +270,8 @@ def incr_by(db: Database, key: bytes, increment: int) -> int:
             db.data[key] = value
             if db.watchers:
                 db.modified(key)
+            else:  # modified()'s count, without the call
+                db.changes += 1
             return value
         raise CommandError(errors.OVERFLOW)
     if old is None:
