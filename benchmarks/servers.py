@@ -34,7 +34,7 @@ def wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
             raise RuntimeError(f"server on port {port} exited with {process.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                sock.sendall(b"PING\r\n")
+                sock.sendall(b"*1\r\n$4\r\nPING\r\n")
                 if sock.recv(7).startswith(b"+PONG"):
                     return
         except OSError:
