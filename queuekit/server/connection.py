@@ -307,18 +307,19 @@ class Connection(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return
         transport.write(data)
-        pending = transport.get_write_buffer_size()
-        if pending > self.server.config.output_buffer_limit:
-            log.warning("client_output_buffer_limit", client=self.address, bytes=pending)
-            self.abort()
+        self._enforce_output_limit()
 
     def _hold(self, data: bytes) -> None:
         if not self._held:
             self.server.hold_replies(self)
         self._held.append(data)
         self._held_bytes += len(data)
+        self._enforce_output_limit()
+
+    def _enforce_output_limit(self) -> None:
+        """Rule 3, held replies included."""
         pending = self.output_pending
-        if pending > self.server.config.output_buffer_limit:  # rule 3 counts held bytes too
+        if pending > self.server.config.output_buffer_limit:
             log.warning("client_output_buffer_limit", client=self.address, bytes=pending)
             self.abort()
 

@@ -17,6 +17,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from tests.server.conftest import ServerFactory
+from tests.server.rawclient import CLOSED, read_until_closed
 from tests.support.queuekit_server import RunningServer
 from tests.support.wire import encode_command
 
@@ -91,16 +92,9 @@ def test_a_hang_up_waits_for_the_held_replies(
         broken.sendall(encode_command([b"INCR", b"n"]) + b"*1\r\n?\r\n")
         replies = {read_until_closed(quitter), read_until_closed(broken)}
         assert replies == {
-            b":1\r\n+OK\r\n",
-            b":2\r\n-ERR Protocol error: expected '$', got '?'\r\n",
+            b":1\r\n+OK\r\n" + CLOSED,
+            b":2\r\n-ERR Protocol error: expected '$', got '?'\r\n" + CLOSED,
         } or replies == {
-            b":2\r\n+OK\r\n",
-            b":1\r\n-ERR Protocol error: expected '$', got '?'\r\n",
+            b":2\r\n+OK\r\n" + CLOSED,
+            b":1\r\n-ERR Protocol error: expected '$', got '?'\r\n" + CLOSED,
         }
-
-
-def read_until_closed(sock: socket.socket) -> bytes:
-    chunks = []
-    while chunk := sock.recv(4096):
-        chunks.append(chunk)
-    return b"".join(chunks)

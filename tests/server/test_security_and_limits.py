@@ -10,6 +10,8 @@ import socket
 import time
 import tracemalloc
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -209,15 +211,19 @@ def _small_receive_buffer_connection(port: int) -> socket.socket:
     return sock
 
 
+@pytest.mark.parametrize("appendonly", [False, True], ids=["in memory", "replies held for the AOF"])
 def test_a_client_that_does_not_read_is_cut_off_at_the_output_limit(
-    server_factory: ServerFactory,
+    server_factory: ServerFactory, tmp_path: Path, appendonly: bool
 ) -> None:
     """200 pipelined GETs of a 1 MB value, never read, disconnect the client at a 1 MB limit.
 
     The server's memory stays near the limit meanwhile: the replies are not
-    all built before the limit is checked.
+    all built before the limit is checked, nor all held for the release point.
     """
-    server = server_factory(output_buffer_limit=MiB)
+    persistence: dict[str, Any] = {}
+    if appendonly:
+        persistence = {"data_dir": str(tmp_path), "appendonly": True, "save": ()}
+    server = server_factory(output_buffer_limit=MiB, **persistence)
     with server.connect() as writer:
         writer.sendall(wire.encode_command([b"SET", b"big", b"x" * MiB]))
         assert writer.recv(16) == b"+OK\r\n"
