@@ -45,7 +45,9 @@ Rules:
    app has threads), so the rewrite runs in the foreground, under the
    store's lock: it pauses the store while the base is written (0.4 s per
    million small keys), once per doubling of the files. A failed rewrite is
-   logged and leaves the files as they were; the next check tries again.
+   logged and leaves the files as they were; the cron tries again a minute
+   later, not at its next tick (a full disk would otherwise pause the store
+   ten times a second).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ import atexit
 import contextlib
 import os
 import threading
+import time
 import weakref
 from pathlib import Path
 
@@ -72,6 +75,7 @@ log = structlog.get_logger(__name__)
 # Redis's auto-aof-rewrite-percentage and auto-aof-rewrite-min-size defaults (rule 6).
 REWRITE_PERCENTAGE = 100
 REWRITE_MIN_SIZE = 64 * 1024 * 1024
+REWRITE_RETRY_S = 60.0  # after a failed compaction (rule 6)
 
 
 class DataDirectory:
@@ -97,6 +101,7 @@ class DataDirectory:
         self._lock_fd = lock_fd
         self._propagation = propagation
         self._rewrite_rule = (rewrite_percentage, rewrite_min_size)
+        self._no_compaction_until = 0.0  # time.monotonic(); set by a failure
         self._owner = os.getpid()
         # Why commands are refused (rules 3 to 5); None while they may run.
         self._refusal: PersistenceError | None = None
@@ -177,7 +182,7 @@ class DataDirectory:
 
     def compact_if_grown(self) -> None:
         growth = self.files.growth_due(*self._rewrite_rule)
-        if growth is not None:
+        if growth is not None and time.monotonic() >= self._no_compaction_until:
             log.info("aof_rewrite_automatic", growth_percent=growth, dir=str(self.path))
             self.compact()
 
@@ -193,6 +198,7 @@ class DataDirectory:
         except (OSError, PersistenceError) as error:
             files.abort_rewrite(temp)
             log.warning("aof_rewrite_failed", dir=str(self.path), error=str(error))
+            self._no_compaction_until = time.monotonic() + REWRITE_RETRY_S
             return False
         log.info("aof_rewrite_done", dir=str(self.path), keys=keys, bytes=files.current_size)
         return True

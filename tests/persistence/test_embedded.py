@@ -393,16 +393,24 @@ def test_files_grown_while_closed_are_compacted_at_open(data_dir: Path) -> None:
 def test_a_failed_compaction_leaves_the_files_as_they_were(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The store opens and goes on logging; the cron waits before trying again."""
     engine, directory = open_directory(data_dir, **NEVER)
-    overwrite(engine, directory, 50)
+    overwrite(engine, directory, 2000)
+    expected = dataset(engine)
+    directory.close()
+    attempts = []
 
     def full_disk(*args: object) -> int:
+        attempts.append(args)
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(embedded, "write_base_file", full_disk)
-    assert directory.compact() is False
+    engine, directory = open_directory(data_dir, **SMALL_RULE)  # due at open: fails
+    assert dataset(engine) == expected
     assert not list((data_dir / "appendonlydir").glob(REWRITE_TEMP_PREFIX + "*"))
-    overwrite(engine, directory, 5)  # the store goes on logging
+    directory.cron()  # still due, but not retried at the next tick
+    assert len(attempts) == 1
+    overwrite(engine, directory, 5)
     expected = dataset(engine)
     directory.close()
     reopened, again = open_directory(data_dir, **NEVER)
