@@ -65,6 +65,7 @@ from queuekit.jobs.execution import (
     fail_body,
     fetched,
     finish,
+    job_logger,
     log_finished,
     run_async,
     run_in_pool,
@@ -87,6 +88,11 @@ log = structlog.get_logger(__name__)
 FETCH_WAIT_S = 1.0  # longest a fetch waits on empty lists: bounds how late a stop is seen
 DRAIN_POLL_S = 0.05  # how often a draining worker looks at its deadline and signals
 STORE_RETRY_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)  # waits between tries while the store is away
+# Loop passes a flush waits before it takes the finished jobs: a start's replies
+# reach its jobs two passes after they arrive (a future, then the shield each job
+# awaits), so jobs that end at once share the flush of their start's peaks instead
+# of following it in a round trip of their own.
+SETTLE_PASSES = 2
 
 _METRIC_OUTCOMES = {  # the rest are "failure", or "timeout" when the run timed out
     Outcome.SUCCEEDED: "success",
@@ -177,6 +183,7 @@ class WorkerProcess:
         self._slot_freed = asyncio.Event()
         self._closing = False
         self._pool = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="queuekit-job")
+        self._job_log = job_logger()
 
     # -- the whole run ---------------------------------------------------------------
 
@@ -467,6 +474,8 @@ class WorkerProcess:
     async def _flush_loop(self) -> None:
         while True:
             await self._dirty.wait()
+            for _ in range(SETTLE_PASSES):
+                await asyncio.sleep(0)
             self._dirty.clear()
             finished, self._finished = self._finished, []
             if finished or self._peaks or self._total_peak:
@@ -570,7 +579,7 @@ class WorkerProcess:
             self.metrics.rate_limited(job.queue, envelope.task)
             return
         ran = ran or Ran()
-        log_finished(job, ran, outcome)
+        log_finished(job, ran, outcome, self._job_log)
         if outcome is Outcome.REQUEUED:
             self.metrics.redelivered(job.queue, 1)
         label = _METRIC_OUTCOMES.get(outcome, "timeout" if ran.timed_out else "failure")

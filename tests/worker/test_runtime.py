@@ -165,6 +165,59 @@ def test_a_worker_never_fetches_more_than_it_can_start(store: Store) -> None:
     assert report.summary.succeeded == 6
 
 
+def test_jobs_that_end_at_once_share_the_flush_of_their_start(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No flush goes out with only a start's peaks when its jobs end at once: a batch
+    costs two round trips, its start and its finish."""
+    tasks = TaskSet()
+
+    @tasks.task(name="noop")
+    async def noop() -> None:
+        return None
+
+    jobs = store.jobs(tasks)
+    for _ in range(12):
+        jobs.enqueue(noop)
+    flushed: list[int] = []
+    flush = WorkerProcess._flush
+
+    async def counting(worker: WorkerProcess, finished: list[Any]) -> None:
+        flushed.append(len(finished))
+        await flush(worker, finished)
+
+    monkeypatch.setattr(WorkerProcess, "_flush", counting)
+    report = run(store, tasks)
+    assert report.summary.succeeded == 12
+    assert sum(flushed) == 12 and 0 not in flushed
+    assert peak(store, Q.peak) == 4
+
+
+def test_the_peak_is_written_while_the_jobs_still_run(store: Store) -> None:
+    """A start's peak reaches the store without waiting for its jobs to end."""
+    tasks = TaskSet()
+    release = asyncio.Event()
+
+    @tasks.task(name="hold")
+    async def hold() -> None:
+        await release.wait()
+
+    jobs = store.jobs(tasks)
+    for _ in range(3):
+        jobs.enqueue(hold)
+
+    async def during(worker: WorkerProcess, client: Any) -> None:
+        async def written() -> bool:
+            score = await client.execute(b"ZSCORE", Q.peak, K.PEAK_MEMBER)
+            return score is not None and int(float(score)) == 3
+
+        await until(written)
+        release.set()
+
+    report = run(store, tasks, during)
+    assert report.summary.succeeded == 3
+
+
 async def _running(client: Any, count: int) -> bool:
     value = await client.execute(b"HGET", Q.stats, b"in_progress")
     return value is not None and int(value) == count
