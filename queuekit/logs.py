@@ -6,8 +6,12 @@ through structlog with ISO timestamps and the log level.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import structlog
 
@@ -15,7 +19,7 @@ import structlog
 def configure_logging(log_format: str = "auto", level: int = logging.INFO) -> None:
     as_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
+        structlog.processors.JSONRenderer(_dumps) if as_json else structlog.dev.ConsoleRenderer()
     )
     structlog.configure(
         # No merge_contextvars: nothing binds context variables, and copying the
@@ -26,6 +30,18 @@ def configure_logging(log_format: str = "auto", level: int = logging.INFO) -> No
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        # print() would write the line and its newline apart; the same bytes in one write.
+        logger_factory=structlog.WriteLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
+
+
+@functools.cache
+def _encoder(default: Callable[[Any], Any]) -> json.JSONEncoder:
+    return json.JSONEncoder(default=default)
+
+
+def _dumps(obj: Any, *, default: Callable[[Any], Any]) -> str:
+    """json.dumps(obj, default=default), the same text, with the encoder made once
+    rather than per line (a worker writes a line per job; ~1 us of ~10 per line)."""
+    return _encoder(default).encode(obj)

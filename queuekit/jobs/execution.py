@@ -64,6 +64,7 @@ with u uniform in [0, 1): within [base, base * (1 + JITTER)].
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import enum
 import math
@@ -286,10 +287,16 @@ def fail_body(ctx: Context, job: Fetched, error_type: str, message: str, release
     )
 
 
-def log_finished(job: Fetched, ran: Ran, outcome: Outcome) -> None:
+def job_logger() -> Any:
+    """The logger of `log_finished`, resolved now as logging is configured: a worker
+    that holds it spares the module logger's look-up per line (~0.8 us a job)."""
+    return log.bind()
+
+
+def log_finished(job: Fetched, ran: Ran, outcome: Outcome, logger: Any = log) -> None:
     """The canonical line per finished job."""
     assert job.envelope is not None
-    log.info(
+    logger.info(
         "job_finished",
         job_id=job.envelope.id,
         task=job.envelope.task,
@@ -464,6 +471,9 @@ def _fatal(error: BaseException, start: float) -> Ran:
     return Ran(error=error, traceback=text, duration_s=time.monotonic() - start, reraise=reraise)
 
 
+_NO_TIMEOUT = contextlib.nullcontext()  # reusable: it holds no state
+
+
 def _timed_out(call: Invoke, duration_s: float) -> Ran:
     error = TimeoutError(
         f"task {call.task.name!r} ran {duration_s:.3f} s, over its timeout of {call.timeout_s} s"
@@ -481,12 +491,13 @@ def _returned(call: Invoke, value: Any, error: Exception | None, start: float) -
 
 async def _awaited(call: Invoke, start: float) -> Ran:
     """An async task, cancelled at its timeout."""
-    scope = asyncio.timeout(call.timeout_s)
+    # Without a timeout, no scope: entering one costs ~1 us a job for nothing.
+    scope = asyncio.timeout(call.timeout_s) if call.timeout_s is not None else None
     try:
-        async with scope:
+        async with scope or _NO_TIMEOUT:
             value = await call.task.func(*call.envelope.args, **call.envelope.kwargs)
     except TimeoutError as error:
-        if scope.expired():
+        if scope is not None and scope.expired():
             return _timed_out(call, time.monotonic() - start)
         return _raised(error, time.monotonic() - start)
     except Exception as error:
