@@ -37,7 +37,7 @@ from queuekit.client.results import pipeline_results, transaction_replies
 from queuekit.engine.errors import CommandError
 from queuekit.engine.replies import NULL_ARRAY, Reply
 from queuekit.errors import StoreConnectionError, UsageError, response_error
-from queuekit.resp.encoder import encode_command as frame
+from queuekit.resp.encoder import encode_commands as frame_all
 from queuekit.resp.errors import ProtocolError
 from queuekit.resp.replies import NEED_DATA, ReplyParser
 
@@ -149,7 +149,7 @@ class Connection:
         return reply
 
     def call_many(self, commands: Sequence[Sequence[bytes]]) -> list[Reply]:
-        self.send(b"".join(frame(argv) for argv in commands))
+        self.send(frame_all(commands))
         return [self.read() for _ in commands]
 
     def close(self) -> None:
@@ -414,7 +414,7 @@ class AsyncConnection:
         """Write `commands` in one write (the halves of call_many let a cluster client
         write to every node before it reads from any)."""
         assert self.writer is not None
-        self.writer.write(b"".join(frame(argv) for argv in commands))
+        self.writer.write(frame_all(commands))
         await self.writer.drain()
 
     async def receive(self, wanted: int) -> list[Reply]:

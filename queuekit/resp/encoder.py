@@ -39,6 +39,14 @@ def encode_reply(reply: Reply, resp: int = 2) -> bytes:
     return b"".join(out)
 
 
+def encode_replies(replies: Iterable[Reply], resp: int = 2) -> bytes:
+    """Replies, one after another."""
+    out: list[bytes] = []
+    for reply in replies:
+        _encode(reply, resp, out)
+    return b"".join(out)
+
+
 def _encode(reply: Reply, resp: int, out: list[bytes]) -> None:
     encoder = _ENCODERS.get(type(reply))
     if encoder is not None:

@@ -1,5 +1,8 @@
 """ReplyParser, h11 style: the reply table whole, byte by byte, in chunks, with trailing bytes.
 
+Every test runs twice: on the pure-Python parser, and with hiredis (where it
+is exact), which must give the same replies and errors.
+
 Then RESP3 attributes (dropped), the other RESP3 types, malformed replies
 (ProtocolError), a 50 MB bulk arriving in 64 KB reads, and two properties:
 any bytes give replies or ProtocolError, however they are cut; and any
@@ -10,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -19,9 +22,10 @@ from hypothesis import strategies as st
 
 from queuekit.engine.errors import CommandError
 from queuekit.engine.replies import NULL_ARRAY, Pairs, Push, Status, Verbatim
+from queuekit.resp import replies as replies_module
 from queuekit.resp.encoder import encode_reply, format_double
 from queuekit.resp.errors import ProtocolError
-from queuekit.resp.replies import NEED_DATA, ReplyParser
+from queuekit.resp.replies import HIREDIS, NEED_DATA, ReplyParser
 from tests.resp.reply_cases import REPLY_CASES, ReplyCase, typed
 
 IDS = [case.name for case in REPLY_CASES]
@@ -30,9 +34,29 @@ TRAILER = b"*2\r\n$1\r\na\r\n:"
 TRAILER_END = b"1\r\n"
 
 
+_accelerate = False  # the path under test, set by `parser_path`
+
+
+@pytest.fixture(
+    autouse=True,
+    scope="module",
+    params=[False, pytest.param(True, marks=pytest.mark.skipif(not HIREDIS, reason="no hiredis"))],
+    ids=["pure", "hiredis"],
+)
+def parser_path(request: pytest.FixtureRequest) -> Iterator[None]:
+    global _accelerate
+    _accelerate = request.param
+    yield
+    _accelerate = False
+
+
+def new_parser() -> ReplyParser:
+    return ReplyParser(accelerate=_accelerate)
+
+
 def replies_of(pieces: Sequence[bytes]) -> tuple[list[Any], ReplyParser]:
     """Feed `pieces` one by one, taking every reply as soon as it is complete."""
-    parser = ReplyParser()
+    parser = new_parser()
     replies = []
     for piece in pieces:
         parser.feed(piece)
@@ -68,7 +92,7 @@ def test_whole(case: ReplyCase, resp: int) -> None:
 def test_byte_by_byte(case: ReplyCase, resp: int) -> None:
     """Fed one byte at a time, a reply is NEED_DATA until its last byte."""
     data = case.wire(resp)
-    parser = ReplyParser()
+    parser = new_parser()
     for i in range(len(data) - 1):
         parser.feed(data[i : i + 1])
         assert parser.next_reply() is NEED_DATA
@@ -192,7 +216,7 @@ def test_large_bulk_is_joined_once() -> None:
     """A 50 MB bulk in 64 KB reads is NEED_DATA, unjoined, until its last byte."""
     value = bytes(range(256)) * (50 * 1024 * 1024 // 256)
     data = b"$%d\r\n%s\r\n" % (len(value), value)
-    parser = ReplyParser()
+    parser = new_parser()
     for pos in range(0, len(data) - 1, 65536):
         parser.feed(data[pos : min(pos + 65536, len(data) - 1)])
         assert parser.next_reply() is NEED_DATA
@@ -207,7 +231,7 @@ def test_large_array_is_parsed_once() -> None:
     """An array of 100,000 elements in 64 KB reads keeps what is parsed: the buffer stays small."""
     items = [b"%d" % i for i in range(100000)]
     data = encode_reply(items)
-    parser = ReplyParser()
+    parser = new_parser()
     for pos in range(0, len(data), 65536):
         parser.feed(data[pos : pos + 65536])
         reply = parser.next_reply()
@@ -231,7 +255,7 @@ def cut(data: bytes, points: list[int]) -> list[bytes]:
 
 def outcome(pieces: Sequence[bytes]) -> tuple[list[Any], bool]:
     """The replies read before the end or a ProtocolError, and whether one was raised."""
-    parser = ReplyParser()
+    parser = new_parser()
     replies = []
     try:
         for piece in pieces:
@@ -312,3 +336,79 @@ def test_encoded_values_parse_back(value: Any, resp: int, points: list[int]) -> 
     expected = [typed(degraded(value, resp))]
     assert outcome([data]) == (expected, False)
     assert outcome(cut(data, points)) == (expected, False)
+
+
+# -- hiredis ---------------------------------------------------------------------
+
+PLAIN_READ = b"*2\r\n$6\r\nqueued\r\n_\r\n:3\r\n*0\r\n$0\r\n\r\n"
+PLAIN_REPLIES = [[b"queued", None], 3, [], b""]
+
+
+@pytest.mark.skipif(not HIREDIS, reason="no hiredis")
+def test_hiredis_reads_plain_whole_reads() -> None:
+    """A whole read of arrays, bulks, integers and nulls is read by hiredis, never buffered."""
+    parser = ReplyParser(accelerate=True)
+    for _ in range(2):  # the second with the Reader the first left
+        parser.feed(PLAIN_READ)
+        assert not parser._chunks
+        replies = list(iter(parser.next_reply, NEED_DATA))
+        assert replies == PLAIN_REPLIES
+
+
+@pytest.mark.skipif(not HIREDIS, reason="no hiredis")
+@pytest.mark.parametrize(
+    ("data", "value"),
+    [
+        (b"+OK\r\n", Status(b"OK")),  # hiredis: bytes
+        (b":1\r\n+OK\r\n", 1),  # a status after another reply: all read here
+        (b"*-1\r\n", NULL_ARRAY),  # hiredis: None
+        (b"~1\r\n:1\r\n", {1}),  # hiredis: a list
+        (b"(12\r\n", 12),  # hiredis: bytes
+        (b"*1\r\n$1\r\nabc\r\n", ProtocolError),  # hiredis skips the bytes after a bulk
+        (b"$1\r\naXY:1\r\n", ProtocolError),
+    ],
+)
+def test_hiredis_leaves_what_it_reads_otherwise(data: bytes, value: Any) -> None:
+    """Reads that hiredis would read otherwise, or accept where this parser refuses,
+    come out as the pure-Python parser reads them."""
+    parser = ReplyParser(accelerate=True)
+    parser.feed(data)
+    if value is ProtocolError:
+        with pytest.raises(ProtocolError):
+            parser.next_reply()
+    else:
+        assert typed(parser.next_reply()) == typed(value)
+
+
+@pytest.mark.skipif(not HIREDIS, reason="no hiredis")
+def test_hiredis_reads_what_follows_leading_statuses() -> None:
+    """A transaction's read (+OK, +QUEUED..., EXEC's array) gives its statuses as Status,
+    read here, and the rest read by hiredis, in order."""
+    parser = ReplyParser(accelerate=True)
+    parser.feed(b"+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:1\r\n$1\r\na\r\n" + PLAIN_READ)
+    assert not parser._chunks
+    replies = list(iter(parser.next_reply, NEED_DATA))
+    expected = [Status(b"OK"), Status(b"QUEUED"), Status(b"QUEUED"), [1, b"a"], *PLAIN_REPLIES]
+    assert [typed(reply) for reply in replies] == [typed(value) for value in expected]
+
+
+@pytest.mark.skipif(not HIREDIS, reason="no hiredis")
+def test_hiredis_resumes_after_a_partial_read() -> None:
+    """A read that ends inside a reply goes to the pure parser, in order; hiredis
+    takes over again once a read starts on a reply boundary."""
+    parser = ReplyParser(accelerate=True)
+    replies = []
+    for read in (PLAIN_READ + PLAIN_READ[:7], PLAIN_READ[7:]):
+        parser.feed(read)
+        replies += iter(parser.next_reply, NEED_DATA)
+    parser.feed(PLAIN_READ)
+    assert not parser._chunks  # hiredis read it
+    replies += iter(parser.next_reply, NEED_DATA)
+    assert replies == PLAIN_REPLIES * 3
+
+
+def test_accelerate_without_hiredis_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Asking for hiredis where it is not installed is an error that says how to get it."""
+    monkeypatch.setattr(replies_module, "HIREDIS", False)
+    with pytest.raises(ValueError, match="hiredis"):
+        ReplyParser(accelerate=True)
