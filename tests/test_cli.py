@@ -109,3 +109,18 @@ def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
         stderr = process.stderr.read().decode()
     assert process.wait(60) == ExitCode.FAILURE
     assert "Traceback" not in stderr
+
+
+def test_a_worker_command_loads_neither_the_engine_nor_the_other_commands() -> None:
+    """`queuekit worker` (without --embedded) spawns its processes sooner for not
+    importing the engine, the server or the other subcommands first."""
+    code = (
+        "import sys; from queuekit.cli import build_parser; build_parser('worker'); "
+        "print(' '.join(sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert "queuekit.worker.supervisor" in loaded
+    unexpected = ("queuekit.engine.engine", "queuekit.server", "queuekit.demo", "queuekit.info")
+    assert not [name for name in loaded if name.startswith(unexpected)]

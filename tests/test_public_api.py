@@ -4,6 +4,8 @@ from __future__ import annotations
 import __future__
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -12,21 +14,20 @@ import queuekit
 INIT = Path(queuekit.__file__)
 
 
-def bound_in_init() -> set[str]:
-    """Names that queuekit/__init__.py binds at module level, read from its source."""
-    names: set[str] = set()
+def imported_in_init() -> dict[str, str]:
+    """Name -> module of what __init__.py imports by name, at the top level and
+    under `if typing.TYPE_CHECKING:` (what type checkers see)."""
+    names: dict[str, str] = {}
     for node in ast.parse(INIT.read_text()).body:
-        if isinstance(node, ast.ImportFrom) and node.module != "__future__":
-            names.update(alias.asname or alias.name for alias in node.names)
-        elif isinstance(node, ast.Import):
-            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names.add(node.name)
-        elif isinstance(node, ast.Assign):
-            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            names.add(node.target.id)
-    return {name for name in names if not name.startswith("_")}
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "typing.TYPE_CHECKING":
+            statements = node.body
+        else:
+            statements = [node]
+        for statement in statements:
+            if isinstance(statement, ast.ImportFrom) and statement.module != "__future__":
+                assert statement.module is not None
+                names.update((alias.name, statement.module) for alias in statement.names)
+    return names
 
 
 def test_all_has_no_duplicates() -> None:
@@ -34,9 +35,31 @@ def test_all_has_no_duplicates() -> None:
     assert len(queuekit.__all__) == len(set(queuekit.__all__))
 
 
-def test_all_is_what_init_curates() -> None:
-    """__all__ lists exactly the public names that __init__.py imports or defines."""
-    assert set(queuekit.__all__) == bound_in_init()
+def test_type_checkers_see_what_runs() -> None:
+    """The TYPE_CHECKING imports are the lazy names, from the same modules."""
+    assert imported_in_init() == queuekit._PUBLIC
+    assert queuekit.__all__ == list(queuekit._PUBLIC)
+
+
+HEAVY_PARTS = (
+    "queuekit.engine.engine",
+    "queuekit.client.memory",
+    "queuekit.client.cluster",
+    "queuekit.persistence",
+    "queuekit.jobs",
+    "queuekit.server",
+)
+
+
+def test_importing_the_package_loads_no_heavy_part() -> None:
+    """`import queuekit` loads `connect` and the network client, nothing it might
+    not use: the engine and the in-process store load on first use."""
+    code = "import sys, queuekit; print(' '.join(sys.modules))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert "queuekit.connect" in loaded
+    assert not [name for name in loaded if name.startswith(HEAVY_PARTS)]
 
 
 def test_every_exported_name_exists() -> None:
@@ -47,6 +70,8 @@ def test_every_exported_name_exists() -> None:
 
 def test_nothing_public_is_missing_from_all() -> None:
     """Every public, non-module attribute of the package is in __all__."""
+    for name in queuekit.__all__:
+        getattr(queuekit, name)  # every lazy name loaded, as after `import *`
     public = {
         name
         for name, value in vars(queuekit).items()

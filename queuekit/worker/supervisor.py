@@ -66,12 +66,12 @@ from queuekit.metrics.supervisor import (
     scrape_client,
     serve_supervisor_metrics,
 )
-from queuekit.server.config import DEFAULT_PORT, ServerConfig
 from queuekit.worker.process import ChildTarget, child_main, run_child
 from queuekit.worker.settings import WorkerSettings
 
 if TYPE_CHECKING:
     from queuekit.server.app import Listening
+    from queuekit.server.config import ServerConfig
 
 log = structlog.get_logger(__name__)
 
@@ -435,6 +435,10 @@ def embedded_store(settings: WorkerSettings) -> Iterator[str | None]:
 
 def embedded_config(url: str | None) -> ServerConfig:
     """The embedded server's settings: the address and password of `url`, else the default."""
+    # Imported here: the server's settings load the engine, which a supervisor
+    # without --embedded never needs before it spawns its workers.
+    from queuekit.server.config import DEFAULT_PORT, ServerConfig
+
     if url is None:
         return ServerConfig()
     try:
