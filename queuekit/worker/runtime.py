@@ -107,11 +107,18 @@ class Shutdown:
     def __init__(self) -> None:
         self.graceful = asyncio.Event()
         self.immediate = asyncio.Event()
+        self.graceful_since: float | None = None  # time.monotonic() of the first request
 
     def request(self) -> None:
         if self.graceful.is_set():
             self.immediate.set()
+        else:
+            self.graceful_since = time.monotonic()
         self.graceful.set()
+
+
+class _StoreGone(Exception):
+    """The store stayed away past the shutdown deadline: outcomes stay unwritten."""
 
 
 @dataclass
@@ -122,10 +129,13 @@ class Report:
     summary: Summary = field(default_factory=Summary)
     cancelled: int = 0  # jobs still running at the shutdown deadline, cancelled
     abandoned: int = 0  # sync jobs left running in their threads
+    unrecorded: int = 0  # finished jobs whose outcome the store, away at shutdown, never got
     recycle: bool = False
 
     @property
     def exit_code(self) -> ExitCode:
+        if self.unrecorded:
+            return ExitCode.STORE_UNAVAILABLE
         if self.cancelled:
             return ExitCode.DRAIN_TIMEOUT
         return ExitCode.RECYCLE if self.recycle else ExitCode.OK
@@ -184,6 +194,8 @@ class WorkerProcess:
         self._closing = False
         self._pool = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="queuekit-job")
         self._job_log = job_logger()
+        # Why the store was given up on at shutdown (_past_stop_deadline); None: it was not.
+        self._store_gone: str | None = None
 
     # -- the whole run ---------------------------------------------------------------
 
@@ -201,11 +213,14 @@ class WorkerProcess:
                 self._dirty.set()
                 await flusher
                 background.cancel()
+                if self._store_gone is not None:  # jobs that ended after the flusher gave up
+                    self._unrecorded(self._finished, self._store_gone)
         finally:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self.metrics.flush()
-            with contextlib.suppress(QueuekitError, OSError):
-                await self._send(bookkeeping.deregister(self.worker_id))
+            if self._store_gone is None:
+                with contextlib.suppress(QueuekitError, OSError):
+                    await self._send(bookkeeping.deregister(self.worker_id))
         log.info("worker_stopped", worker=self.worker_id, **self.report.summary.as_dict())
         return self.report
 
@@ -250,10 +265,21 @@ class WorkerProcess:
             try:
                 replies = list(await pipe.execute(raise_on_error=False))
             except StoreConnectionError as error:
+                if self._past_stop_deadline():
+                    raise _StoreGone(str(error)) from error
                 await self._store_away(doing, error, failures)
                 failures += 1
                 continue
             return _split_replies(parts, replies, transaction=transaction)
+
+    def _past_stop_deadline(self) -> bool:
+        """Once asked to stop, writes wait for an absent store until the shutdown
+        deadline or a second signal, not for ever: a worker that was told to go,
+        or whose supervisor is gone, must end (docs/semantics.md)."""
+        if self.shutdown.immediate.is_set():
+            return True
+        since = self.shutdown.graceful_since
+        return since is not None and time.monotonic() - since >= self.settings.shutdown_timeout_s
 
     # -- fetch and start -------------------------------------------------------------
 
@@ -292,7 +318,8 @@ class WorkerProcess:
     async def _store_away(self, doing: str, error: Exception, failures: int) -> None:
         delay = STORE_RETRY_S[min(failures, len(STORE_RETRY_S) - 1)]
         log.warning("store_unavailable", doing=doing, error=str(error), retry_in_s=delay)
-        await asyncio.sleep(delay)
+        with contextlib.suppress(TimeoutError):  # a second signal ends the wait
+            await asyncio.wait_for(self.shutdown.immediate.wait(), delay)
 
     async def _drained(self) -> bool:
         """Burst mode: whether nothing is ready, due or running; moves what is due."""
@@ -452,16 +479,12 @@ class WorkerProcess:
 
     async def _drain(self) -> None:
         """Let running jobs finish; cancel them at the shutdown deadline or a second signal."""
-        graceful_since: float | None = None
+        announced = False
         while self._running:
-            if self.shutdown.graceful.is_set() and graceful_since is None:
-                graceful_since = time.monotonic()
+            if self.shutdown.graceful.is_set() and not announced:
+                announced = True
                 log.info("worker_draining", worker=self.worker_id, running=len(self._running))
-            late = (
-                graceful_since is not None
-                and time.monotonic() - graceful_since >= self.settings.shutdown_timeout_s
-            )
-            if late or self.shutdown.immediate.is_set():
+            if self._past_stop_deadline():
                 log.warning("jobs_cancelled_at_shutdown", count=len(self._running))
                 for task in list(self._running):
                     task.cancel()
@@ -479,9 +502,31 @@ class WorkerProcess:
             self._dirty.clear()
             finished, self._finished = self._finished, []
             if finished or self._peaks or self._total_peak:
-                await self._flush(finished)
+                try:
+                    await self._flush(finished)
+                except _StoreGone as gone:
+                    self._store_gone = str(gone)
+                    self._unrecorded(finished, self._store_gone)
+                    self.in_flight -= len(finished)
+                    self._slot_freed.set()  # a fetch loop waiting for a slot sees the stop
+                    return
             if self._closing and not self.in_flight and not self._finished:
                 return
+
+    def _unrecorded(self, finished: list[_Finished], error: str) -> None:
+        """Jobs that ran but whose outcome the store never got: counted and named
+        here; on the store, their in-flight record makes the reaper count them
+        lost once this worker's heartbeat expires."""
+        if not finished:
+            return
+        self.report.unrecorded += len(finished)
+        log.error(
+            "outcomes_not_recorded",
+            worker=self.worker_id,
+            count=len(finished),
+            job_ids=[item.job.job_id for item in finished],
+            error=error,
+        )
 
     async def _flush(self, finished: list[_Finished]) -> None:
         """Write finished jobs and pending peaks (module docstring: flush)."""

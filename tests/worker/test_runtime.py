@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from queuekit.errors import StoreConnectionError
 from queuekit.exitcodes import ExitCode
 from queuekit.jobs import JobStatus, Retry, TaskSet
 from queuekit.jobs import keys as K
@@ -348,6 +349,52 @@ def test_a_second_stop_request_cancels_at_once(store: Store) -> None:
     report = run(store, tasks, twice, burst=False, shutdown_timeout_s=3600.0)
     assert report.cancelled == 1
     assert status(store, job.id) is JobStatus.FAILED
+
+
+class _Unreachable:
+    """A pipeline to a store that is gone: every round trip fails to connect."""
+
+    def execute_command(self, *argv: Any) -> None:
+        pass
+
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        raise StoreConnectionError("cannot connect to the store (test: it is gone)")
+
+
+@pytest.mark.parametrize("requests", [1, 2], ids=["at the deadline", "at a second signal"])
+def test_a_worker_asked_to_stop_gives_up_on_a_gone_store_and_names_what_it_lost(
+    store: Store, requests: int
+) -> None:
+    """Stopping with the store away: outcomes wait for it until the shutdown deadline
+    (or a second signal), then the worker ends, naming the jobs whose outcome the
+    store never got, with the store-unavailable exit code. Never a worker that
+    outlives its supervisor for ever."""
+    tasks = TaskSet()
+    release = asyncio.Event()
+
+    @tasks.task(name="hold")
+    async def hold() -> None:
+        await release.wait()
+
+    ids = {job.id for job in (store.jobs(tasks).enqueue(hold) for _ in range(3)) if job}
+
+    async def store_goes_away(worker: WorkerProcess, client: Any) -> None:
+        await until(lambda: _running(client, 3))
+        worker.client.pipeline = lambda transaction=False: _Unreachable()  # type: ignore[method-assign]
+        for _ in range(requests):
+            worker.shutdown.request()
+        release.set()
+
+    timeout = 0.3 if requests == 1 else 3600.0
+    with capture_logs() as logs:
+        # Every slot taken: the fetch loop waits for one to free, which no flush will do.
+        report = run(
+            store, tasks, store_goes_away, burst=False, concurrency=3, shutdown_timeout_s=timeout
+        )
+    assert report.unrecorded == 3
+    assert report.exit_code is ExitCode.STORE_UNAVAILABLE
+    named = [entry for entry in logs if entry["event"] == "outcomes_not_recorded"]
+    assert {job_id for entry in named for job_id in entry["job_ids"]} == ids
 
 
 def test_at_least_once_requeues_a_job_cancelled_at_shutdown(store: Store) -> None:
