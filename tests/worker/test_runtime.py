@@ -143,8 +143,8 @@ def test_peak_is_exact_over_two_workers(store: Store) -> None:
     assert stats(store)["in_progress"] == 0
 
 
-def test_a_worker_never_fetches_more_than_it_can_start(store: Store) -> None:
-    """With concurrency 2 and blocked jobs, the rest stay in the ready list."""
+def _holding(store: Store, count: int) -> tuple[TaskSet, asyncio.Event, set[str]]:
+    """`count` queued jobs of a task that runs until the event is set, and their ids."""
     tasks = TaskSet()
     release = asyncio.Event()
 
@@ -153,8 +153,13 @@ def test_a_worker_never_fetches_more_than_it_can_start(store: Store) -> None:
         await release.wait()
 
     jobs = store.jobs(tasks)
-    for _ in range(6):
-        jobs.enqueue(hold)
+    ids = {job.id for job in (jobs.enqueue(hold) for _ in range(count)) if job is not None}
+    return tasks, release, ids
+
+
+def test_a_worker_never_fetches_more_than_it_can_start(store: Store) -> None:
+    """With concurrency 2 and blocked jobs, the rest stay in the ready list."""
+    tasks, release, _ = _holding(store, 6)
 
     async def during(worker: WorkerProcess, client: Any) -> None:
         await until(lambda: _running(client, 2))
@@ -196,16 +201,7 @@ def test_jobs_that_end_at_once_share_the_flush_of_their_start(
 
 def test_the_peak_is_written_while_the_jobs_still_run(store: Store) -> None:
     """A start's peak reaches the store without waiting for its jobs to end."""
-    tasks = TaskSet()
-    release = asyncio.Event()
-
-    @tasks.task(name="hold")
-    async def hold() -> None:
-        await release.wait()
-
-    jobs = store.jobs(tasks)
-    for _ in range(3):
-        jobs.enqueue(hold)
+    tasks, release, _ = _holding(store, 3)
 
     async def during(worker: WorkerProcess, client: Any) -> None:
         async def written() -> bool:
@@ -369,14 +365,7 @@ def test_a_worker_asked_to_stop_gives_up_on_a_gone_store_and_names_what_it_lost(
     (or a second signal), then the worker ends, naming the jobs whose outcome the
     store never got, with the store-unavailable exit code. Never a worker that
     outlives its supervisor for ever."""
-    tasks = TaskSet()
-    release = asyncio.Event()
-
-    @tasks.task(name="hold")
-    async def hold() -> None:
-        await release.wait()
-
-    ids = {job.id for job in (store.jobs(tasks).enqueue(hold) for _ in range(3)) if job}
+    tasks, release, ids = _holding(store, 3)
 
     async def store_goes_away(worker: WorkerProcess, client: Any) -> None:
         await until(lambda: _running(client, 3))
