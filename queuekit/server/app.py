@@ -21,10 +21,11 @@ DIR/appendonlydir is replayed, base then incr files (persistence.aofdir; a
 corrupt file stops the start-up, untouched); then every write is propagated
 into the last incr file. BGREWRITEAOF and the automatic rewrite compact it
 (aofrewrite.py). `release()` is the release point: connections hold their
-replies (`hold_replies`) until it has run, once per event-loop pass for all
-of them (group commit), so no client hears of a write the file does not
-hold (fsynced too, under `always`). A write or fsync that fails under
-`always` stops the server without sending those replies, as Redis exits.
+replies (`hold_replies`, always, as Redis writes them in beforeSleep) until
+it has run, once per event-loop pass for all of them (group commit), so no
+client hears of a write the file does not hold (fsynced too, under
+`always`). A write or fsync that fails under `always` stops the server
+without sending those replies, as Redis exits.
 """
 
 from __future__ import annotations
@@ -186,8 +187,9 @@ class Server:
 
         A callback scheduled now runs after every client read in this pass of
         the event loop and before the next pass's reads, like Redis's
-        beforeSleep: one file write (and one fsync under `always`) covers every
-        client's commands of the pass.
+        beforeSleep: every client's replies are written after all the pass's
+        reads, and with an append-only file one file write (and one fsync
+        under `always`) covers every client's commands of the pass first.
         """
         if not self._holding:
             asyncio.get_running_loop().call_soon(self._release_held)

