@@ -83,11 +83,11 @@ class Engine:
         self.clock: Clock = clock or SystemClock()
         self.db = Database(self.clock)
         self.commands: dict[bytes, Command] = command_table()
-        self.commands_processed = 0
-        # Calls by command name (Redis's commandstats), counted once a caller
-        # sets a dict here: the server does, for its metrics; memory:// does not
-        # pay for a dict update per command.
-        self.command_calls: dict[str, int] | None = None
+        # Calls by command name (Redis's commandstats), never reset: the
+        # server's metrics export them as counters. INFO's total counts from
+        # the last CONFIG RESETSTAT (`reset_stats`).
+        self.command_calls: dict[str, int] = {}
+        self._calls_before_reset = 0
         # Told about every executed write when set (see the module docstring).
         self.propagator: Propagator | None = None
         # True while EXEC runs its queued commands (Redis's server.in_exec): a
@@ -125,6 +125,15 @@ class Engine:
         """
         self.commands.update(command_table(tuple(commands)))
 
+    @property
+    def commands_processed(self) -> int:
+        """Commands run since start-up or the last `reset_stats` (Redis's stat_numcommands)."""
+        return sum(self.command_calls.values()) - self._calls_before_reset
+
+    def reset_stats(self) -> None:
+        """CONFIG RESETSTAT: count processed commands from zero again."""
+        self._calls_before_reset = sum(self.command_calls.values())
+
     # -- dispatch ----------------------------------------------------------
 
     def execute(self, session: Session, argv: Sequence[bytes]) -> Reply:
@@ -142,13 +151,11 @@ class Engine:
             return self._queue(session, cmd, argv)
         if self.maxmemory and self.db.used_memory > self.maxmemory and self._out_of_memory():
             self._refuse_out_of_memory(session, cmd)
-        self.commands_processed += 1
         calls = self.command_calls
-        if calls is not None:
-            try:  # no dict.get call: this runs for every command
-                calls[cmd.name] += 1
-            except KeyError:
-                calls[cmd.name] = 1
+        try:  # no dict.get call: this runs for every command
+            calls[cmd.name] += 1
+        except KeyError:
+            calls[cmd.name] = 1
         try:
             if cmd.takes_session:
                 reply = cmd.handler(self, session, argv)
@@ -165,13 +172,11 @@ class Engine:
 
     def call(self, cmd: Command, session: Session, argv: Sequence[bytes]) -> Reply:
         """Run a checked command with no queueing and no serving (EXEC uses this)."""
-        self.commands_processed += 1
         calls = self.command_calls
-        if calls is not None:
-            try:  # no dict.get call: this runs for every command
-                calls[cmd.name] += 1
-            except KeyError:
-                calls[cmd.name] = 1
+        try:  # no dict.get call: this runs for every command
+            calls[cmd.name] += 1
+        except KeyError:
+            calls[cmd.name] = 1
         if cmd.takes_session:
             reply = cmd.handler(self, session, argv)
         else:

@@ -75,7 +75,7 @@ def snapshot(server: Server) -> ServerSnapshot:
     engine = server.engine
     db = engine.db
     return ServerSnapshot(
-        commands=dict(engine.command_calls or {}),
+        commands=dict(engine.command_calls),
         connected_clients=len(server.clients),
         blocked_clients=server.blocked_clients,
         keys=len(db.data),

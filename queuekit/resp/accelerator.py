@@ -82,13 +82,15 @@ class WholeReads:
         if not between_replies:
             self._reader = None  # it holds a partial command, or it is broken
             return None
-        # Rule 3: list.__len__ refuses anything but a list (a lone "$0" bulk is
-        # b""), an empty one is "*0", which Redis skips, and b"".join refuses
-        # any argument that is not bytes.
+        # Rule 3, one command at a time (cheaper than one call over them all):
+        # an empty one is "*0", which Redis skips, or None, or a "$0" bulk;
+        # b"".join refuses the rest: a lone bulk (it iterates as ints), an
+        # int, an error, and any argument of a command that is not bytes.
         try:
-            if 0 in map(list.__len__, commands):
-                return None
-            b"".join(map(b"".join, commands))
+            for command in commands:
+                if not command:
+                    return None
+                b"".join(command)
         except TypeError:
             return None
         return commands

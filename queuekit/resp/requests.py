@@ -57,7 +57,6 @@ class RequestParser:
         "_buffered",
         "_bulk",
         "_chunks",
-        "_error",
         "_need",
         "_partial",
         "_remaining",
@@ -65,6 +64,7 @@ class RequestParser:
         "_whole_read_limit",
         "_whole_reads",
         "authenticated",
+        "error",
         "limits",
     )
 
@@ -79,7 +79,8 @@ class RequestParser:
         # unless a read brings _wait_for: the end of a line still open.
         self._need = 0
         self._wait_for: bytes | None = None
-        self._error: RemoteProtocolError | None = None
+        # The error that broke the stream (rule 4), raised by every later call.
+        self.error: RemoteProtocolError | None = None
         # The multibulk being read (Redis's c->argv, c->multibulklen and
         # c->bulklen): its bulks so far, how many are still to come, the
         # length of the next one once its header is read (else -1), and how
@@ -110,8 +111,8 @@ class RequestParser:
 
     def commands(self) -> list[list[bytes]]:
         """Every complete command buffered so far; see rule 4 for errors."""
-        if self._error is not None:
-            raise self._error
+        if self.error is not None:
+            raise self.error
         chunks = self._chunks
         # Without new bytes there is nothing new: what is left is incomplete.
         if not chunks or len(self._buf) + self._buffered < self._need:
@@ -123,7 +124,7 @@ class RequestParser:
         try:
             self._parse(commands)
         except RemoteProtocolError as error:
-            self._error = error
+            self.error = error
             self._buf = b""
             self._partial = 0
             if not commands:

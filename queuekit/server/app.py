@@ -90,8 +90,6 @@ class Server:
         self.engine.register(
             commands.COMMANDS + introspection.COMMANDS + aofrewrite.COMMANDS + snapshots.COMMANDS
         )
-        if self.engine.command_calls is None:  # counted for the metrics' commands by name
-            self.engine.command_calls = {}
         self.clients: dict[int, Connection] = {}
         self.pubsub = PubSub()
         self.started_at = time.time()

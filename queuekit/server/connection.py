@@ -41,9 +41,9 @@ import structlog
 
 from queuekit.engine import errors as engine_errors
 from queuekit.engine.errors import CommandError
-from queuekit.engine.replies import Blocked, Reply, Status
+from queuekit.engine.replies import OK, Blocked, Reply, Status
 from queuekit.engine.session import Session
-from queuekit.resp.encoder import encode_reply
+from queuekit.resp.encoder import BULK_HEADERS, CRLF, encode_reply
 from queuekit.resp.errors import RemoteProtocolError
 from queuekit.resp.requests import RequestParser
 
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 NOAUTH = CommandError("NOAUTH Authentication required.")
+OK_LINE = b"+OK\r\n"
 # Commands a client may send before AUTH (Redis's CMD_NO_AUTH flag).
 _NO_AUTH_NEEDED = frozenset({b"auth", b"hello", b"quit", b"reset"})
 # In RESP2, a subscribed client may only send these (Redis's pubsub context).
@@ -152,9 +153,8 @@ class Connection(asyncio.Protocol):
             self._run(commands)
             if self.blocked is not None or self.closing:
                 return
-            if error is None and not self.parser.buffered:
-                # A broken frame after good ones is raised on the next call (rule 4).
-                error = self._parse()[1]
+            if error is None:  # a broken frame after good ones (parser rule 4)
+                error = self.parser.error
         if error is not None:
             # The message quotes the offending byte as one character: latin-1.
             self._write(b"-ERR %s\r\n" % error.message.encode("latin-1", "replace"))
@@ -190,18 +190,22 @@ class Connection(asyncio.Protocol):
                 else:
                     reply = self.execute(argv)
                 kind = type(reply)
-                if kind is bytes:
-                    append(b"$%d\r\n%s\r\n" % (len(reply), reply))
-                    pending += len(reply)
+                if kind is bytes:  # three appends: cheaper than formatting one
+                    size = len(reply)
+                    append(BULK_HEADERS[size] if size < 512 else b"$%d\r\n" % size)
+                    append(reply)
+                    append(CRLF)
+                    pending += size
                 elif kind is int:
                     append(b":%d\r\n" % reply)
+                    continue  # too small to need the flush check below
                 elif kind is Blocked:
                     self._block(reply)
                     self._pending = list(commands[index + 1 :])
                     break
                 else:
                     if kind is Status:  # +OK, the commonest of the rest, inline
-                        append(b"+%s\r\n" % reply)
+                        append(OK_LINE if reply is OK else b"+%s\r\n" % reply)
                     elif reply is not NO_REPLY:
                         # HELLO answers in the protocol it switches to: read after it ran.
                         data = encode_reply(reply, session.resp)

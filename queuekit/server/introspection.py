@@ -195,7 +195,7 @@ def config(engine: Engine, session: Session, argv: Sequence[bytes]) -> Reply:
         if len(argv) % 2:
             raise CommandError(errors.SYNTAX)
         return _config_set(server, argv[2:])
-    server.engine.commands_processed = 0
+    server.engine.reset_stats()
     return OK
 
 

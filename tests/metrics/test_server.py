@@ -92,14 +92,16 @@ def test_expired_evicted_and_command_counters_are_read_from_the_engine() -> None
     assert registry.get_sample_value("queuekit_server_commands_total", {"command": "exec"}) == 1
 
 
-def test_a_plain_engine_does_not_count_commands_by_name() -> None:
-    """memory:// engines skip the per-name count; a Server turns it on."""
+def test_resetstat_restarts_info_total_but_not_the_exported_counters() -> None:
+    """Prometheus counters never go down; INFO's total_commands_processed does."""
     engine = Engine(FakeClock())
-    engine.execute(Session(), [b"PING"])
-    assert engine.command_calls is None
-    Server(ServerConfig(), engine)
-    engine.execute(Session(), [b"PING"])
-    assert engine.command_calls == {"ping": 1}
+    session = Session()
+    for _ in range(3):
+        engine.execute(session, [b"PING"])
+    engine.reset_stats()
+    engine.execute(session, [b"PING"])
+    assert engine.commands_processed == 1
+    assert engine.command_calls == {"ping": 4}
 
 
 def test_a_loop_that_does_not_answer_leaves_only_the_build_info(
