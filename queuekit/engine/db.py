@@ -192,13 +192,23 @@ class Database:
 
     def replace(self, key: bytes, value: Any, *, keep_ttl: bool = False) -> None:
         """Store `value` at `key` whatever was there; drops the TTL unless told."""
-        old = self.lookup(key)
+        # SET's path, so lookup() is called only when it has work to do.
+        if key in self.expires or self.access is not None:
+            old = self.lookup(key)
+        else:
+            old = self.data.get(key)
         if old is None:
             self.add(key, value)
         else:
             self.data[key] = value
-            self.used_memory += value_cost(value) - value_cost(old)
-            self.modified(key)
+            if type(value) is bytes and type(old) is bytes:  # value_cost's, inline
+                self.used_memory += len(value) - len(old)
+            else:
+                self.used_memory += value_cost(value) - value_cost(old)
+            if self.watchers:
+                self.modified(key)
+            else:  # modified()'s count, without the call
+                self.changes += 1
             if self.waiting and key in self.waiting and type(value) in BLOCKABLE_TYPES:
                 self.ready[key] = None
         if not keep_ttl and key in self.expires:

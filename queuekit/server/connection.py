@@ -107,6 +107,7 @@ class Connection(asyncio.Protocol):
         self._out: list[bytes] = []
         self._held: list[bytes] = []  # replies waiting for the release point (rule 5)
         self._held_bytes = 0
+        self._unsent_bound = 0  # see _write
         self._running = False
         self.closing = False
 
@@ -145,7 +146,10 @@ class Connection(asyncio.Protocol):
     # -- running commands ----------------------------------------------------
 
     def _process(self) -> None:
-        commands, error = self._parse()
+        try:
+            commands = self.parser.commands()
+        except RemoteProtocolError:
+            commands = []  # the parser keeps the error: answered below
         if self._pending:
             commands = self._pending + commands
             self._pending = []
@@ -153,18 +157,12 @@ class Connection(asyncio.Protocol):
             self._run(commands)
             if self.blocked is not None or self.closing:
                 return
-            if error is None:  # a broken frame after good ones (parser rule 4)
-                error = self.parser.error
+        # A broken frame, alone or after the good ones just run (parser rule 4).
+        error = self.parser.error
         if error is not None:
             # The message quotes the offending byte as one character: latin-1.
             self._write(b"-ERR %s\r\n" % error.message.encode("latin-1", "replace"))
             self.close()
-
-    def _parse(self) -> tuple[list[list[bytes]], RemoteProtocolError | None]:
-        try:
-            return self.parser.commands(), None
-        except RemoteProtocolError as error:
-            return [], error
 
     def _run(self, commands: Sequence[list[bytes]]) -> None:
         append = self._out.append
@@ -311,14 +309,19 @@ class Connection(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return
         transport.write(data)
-        self._enforce_output_limit()
+        # What the transport could not send yet only shrinks until the next
+        # write: it bounds the unsent bytes `_hold` counts without asking.
+        self._unsent_bound = transport.get_write_buffer_size()
+        if self._unsent_bound > self.server.config.output_buffer_limit:
+            self._enforce_output_limit()
 
     def _hold(self, data: bytes) -> None:
         if not self._held:
             self.server.hold_replies(self)
         self._held.append(data)
         self._held_bytes += len(data)
-        self._enforce_output_limit()
+        if self._held_bytes + self._unsent_bound > self.server.config.output_buffer_limit:
+            self._enforce_output_limit()  # exactly, with what is unsent now
 
     def _enforce_output_limit(self) -> None:
         """Rule 3, held replies included."""

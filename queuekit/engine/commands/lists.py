@@ -123,9 +123,15 @@ def pop_one(db: Database, key: bytes, *, left: bool) -> bytes | None:
     if items is None:
         return None
     item: bytes = items.popleft() if left else items.pop()
-    db.used_memory -= list_item_cost(item)
-    db.modified(key)
-    db.delete_if_empty(key, items)
+    # list_item_cost, modified() and delete_if_empty() without their calls:
+    # RPOP is the queue's fetch.
+    db.used_memory -= ITEM_OVERHEAD + len(item)
+    if db.watchers:
+        db.modified(key)
+    else:
+        db.changes += 1
+    if not items:
+        db.delete_if_empty(key, items)
     return item
 
 

@@ -98,9 +98,13 @@ def check_length(size: int, append: int) -> None:
 
 def get(db: Database, argv: Sequence[bytes]) -> Reply:
     """GET key"""
-    # read_string, inlined: GET is a hot path.
-    value = db.lookup_read(argv[1])
-    if value is None or type(value) is bytes:
+    # read_string and lookup_read, inlined: GET is a hot path.
+    value = db.lookup(argv[1])
+    if value is None:
+        db.keyspace_misses += 1
+        return None
+    db.keyspace_hits += 1
+    if type(value) is bytes:
         return value
     if type(value) is int:
         return str(value).encode()
