@@ -157,6 +157,8 @@ _ENCODERS: dict[type, Callable[[Any, int, list[bytes]], None]] = {
 # ~56% of the time). The server's reply loop uses them too.
 ARRAY_HEADERS = [b"*%d\r\n" % n for n in range(64)]
 BULK_HEADERS = [b"$%d\r\n" % n for n in range(512)]
+# Whole replies of the small integers commands answer most (0 and 1 above all).
+INTEGER_REPLIES = [b":%d\r\n" % n for n in range(512)]
 
 
 def encode_command(argv: Sequence[bytes]) -> bytes:

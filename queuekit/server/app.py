@@ -96,6 +96,7 @@ class Server:
         self.connections_received = 0
         self.rejected_connections = 0
         self.listening: Listening | None = None
+        self.event_loop = ""  # the running loop's package, once serving
         self.aof: AppendOnlyFile | None = None  # None: no persistence, the hot path's test
         self.aof_dir: AofDirectory | None = None  # the files `aof` is the last of
         self._holding: list[Connection] = []  # clients whose replies wait for release()
@@ -332,7 +333,14 @@ class Server:
             config.bind, port, config.unixsocket, metrics.port if metrics else None
         )
         self.snapshots.count_from_now()  # what was loaded is on disk: no change yet
-        log.info("server_ready", bind=config.bind, port=port, unixsocket=config.unixsocket)
+        self.event_loop = type(loop).__module__.partition(".")[0]  # "asyncio" or "uvloop"
+        log.info(
+            "server_ready",
+            bind=config.bind,
+            port=port,
+            unixsocket=config.unixsocket,
+            event_loop=self.event_loop,
+        )
         try:
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(self._background)

@@ -43,7 +43,7 @@ from queuekit.engine import errors as engine_errors
 from queuekit.engine.errors import CommandError
 from queuekit.engine.replies import OK, Blocked, Reply, Status
 from queuekit.engine.session import Session
-from queuekit.resp.encoder import BULK_HEADERS, CRLF, encode_reply
+from queuekit.resp.encoder import BULK_HEADERS, CRLF, INTEGER_REPLIES, encode_reply
 from queuekit.resp.errors import RemoteProtocolError
 from queuekit.resp.requests import RequestParser
 
@@ -195,7 +195,7 @@ class Connection(asyncio.Protocol):
                     append(CRLF)
                     pending += size
                 elif kind is int:
-                    append(b":%d\r\n" % reply)
+                    append(INTEGER_REPLIES[reply] if 0 <= reply < 512 else b":%d\r\n" % reply)
                     continue  # too small to need the flush check below
                 elif kind is Blocked:
                     self._block(reply)

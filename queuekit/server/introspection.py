@@ -47,6 +47,7 @@ def server_section(server: Server) -> str:
         "# Server\r\n"
         f"redis_version:{REDIS_COMPATIBLE_VERSION}\r\n"
         f"queuekit_version:{__version__}\r\n"
+        f"queuekit_event_loop:{server.event_loop}\r\n"
         "redis_mode:standalone\r\n"
         f"os:{sys.platform}\r\n"
         "arch_bits:64\r\n"
