@@ -41,7 +41,7 @@ from queuekit.engine.db import Database
 from queuekit.engine.errors import CommandError
 from queuekit.engine.replies import QUEUED, Blocked, Reply, Wake
 from queuekit.engine.session import Session
-from queuekit.engine.table import command_table
+from queuekit.engine.table import ALL_COMMANDS, command_table
 from queuekit.engine.zset import ZSet
 
 EVICTION_POLICIES = (
@@ -82,12 +82,13 @@ class Engine:
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.db = Database(self.clock)
-        self.commands: dict[bytes, Command] = command_table()
-        # Calls by command name (Redis's commandstats), never reset: the
-        # server's metrics export them as counters. INFO's total counts from
-        # the last CONFIG RESETSTAT (`reset_stats`).
-        self.command_calls: dict[str, int] = {}
+        self.commands: dict[bytes, Command] = {}
+        # Calls per command by Command.number (Redis's commandstats), never
+        # reset: the server's metrics export them as counters. INFO's total
+        # counts from the last CONFIG RESETSTAT (`reset_stats`).
+        self.calls: list[int] = []
         self._calls_before_reset = 0
+        self.register(ALL_COMMANDS)
         # Told about every executed write when set (see the module docstring).
         self.propagator: Propagator | None = None
         # True while EXEC runs its queued commands (Redis's server.in_exec): a
@@ -124,15 +125,23 @@ class Engine:
         server sections...) this way, so they go through the same checks.
         """
         self.commands.update(command_table(tuple(commands)))
+        rows = max((cmd.number for cmd in commands), default=-1) + 1
+        self.calls.extend([0] * (rows - len(self.calls)))
+
+    @property
+    def command_calls(self) -> dict[str, int]:
+        """Calls by command name, of the commands called at least once."""
+        calls = self.calls
+        return {cmd.name: calls[cmd.number] for cmd in self.commands.values() if calls[cmd.number]}
 
     @property
     def commands_processed(self) -> int:
         """Commands run since start-up or the last `reset_stats` (Redis's stat_numcommands)."""
-        return sum(self.command_calls.values()) - self._calls_before_reset
+        return sum(self.calls) - self._calls_before_reset
 
     def reset_stats(self) -> None:
         """CONFIG RESETSTAT: count processed commands from zero again."""
-        self._calls_before_reset = sum(self.command_calls.values())
+        self._calls_before_reset = sum(self.calls)
 
     # -- dispatch ----------------------------------------------------------
 
@@ -151,11 +160,7 @@ class Engine:
             return self._queue(session, cmd, argv)
         if self.maxmemory and self.db.used_memory > self.maxmemory and self._out_of_memory():
             self._refuse_out_of_memory(session, cmd)
-        calls = self.command_calls
-        try:  # no dict.get call: this runs for every command
-            calls[cmd.name] += 1
-        except KeyError:
-            calls[cmd.name] = 1
+        self.calls[cmd.number] += 1
         try:
             if cmd.takes_session:
                 reply = cmd.handler(self, session, argv)
@@ -172,11 +177,7 @@ class Engine:
 
     def call(self, cmd: Command, session: Session, argv: Sequence[bytes]) -> Reply:
         """Run a checked command with no queueing and no serving (EXEC uses this)."""
-        calls = self.command_calls
-        try:  # no dict.get call: this runs for every command
-            calls[cmd.name] += 1
-        except KeyError:
-            calls[cmd.name] = 1
+        self.calls[cmd.number] += 1
         if cmd.takes_session:
             reply = cmd.handler(self, session, argv)
         else:
