@@ -71,6 +71,9 @@ class Command:
         return list(argv[self.first_key : last + 1 : self.key_step])
 
 
+_row_numbers = itertools.count()  # Command.number
+
+
 def command(
     name: str,
     arity: int,
@@ -97,8 +100,6 @@ def command(
         number=next(_row_numbers),
     )
 
-
-_row_numbers = itertools.count()
 
 NO_KEYS = (0, 0, 0)
 ONE_KEY = (1, 1, 1)

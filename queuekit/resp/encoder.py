@@ -155,7 +155,7 @@ _ENCODERS: dict[type, Callable[[Any, int, list[bytes]], None]] = {
 # The headers of short arrays and bulk strings, made once: indexing a list
 # costs a fraction of formatting one (measured: 16 small commands encode in
 # ~56% of the time). The server's reply loop uses them too.
-ARRAY_HEADERS = [b"*%d\r\n" % n for n in range(64)]
+_ARRAY_HEADERS = [b"*%d\r\n" % n for n in range(64)]
 BULK_HEADERS = [b"$%d\r\n" % n for n in range(512)]
 # Whole replies of the small integers commands answer most (0 and 1 above all).
 INTEGER_REPLIES = [b":%d\r\n" % n for n in range(512)]
@@ -172,7 +172,7 @@ def encode_commands(commands: Iterable[Sequence[bytes]]) -> bytes:
     add = parts.append
     for argv in commands:
         count = len(argv)
-        add(ARRAY_HEADERS[count] if count < 64 else b"*%d\r\n" % count)
+        add(_ARRAY_HEADERS[count] if count < 64 else b"*%d\r\n" % count)
         for arg in argv:
             size = len(arg)
             if size < 512:
